@@ -1,0 +1,28 @@
+# The two commands of the README: `make run` builds the pipeline, `make test` runs the tests.
+# Both create .venv and install requirements.txt the first time.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONUNBUFFERED := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install run test bench dag
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	dvc repro
+
+test: install
+	python -m pytest -q tests
+
+bench: install
+	for script in bench/bench_*.py; do echo "== $$script"; python $$script || exit 1; done
+
+dag: install
+	dvc dag

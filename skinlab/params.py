@@ -1,0 +1,186 @@
+"""params.yaml, validated: one pydantic model per section; unknown keys and bad values fail early.
+
+Every stage loads the whole file, so a typo anywhere is caught by the first stage that runs,
+before any work, with the key path in the message (`params.yaml: split.val_fraction ...`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem; the message names the file and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Base(Section):
+    seed: int = Field(42, ge=0)
+    image_size: int = Field(64, ge=16, le=512)
+
+
+class SyntheticParams(Section):
+    n_lesions: int = Field(500, ge=7)
+    min_lesions_per_class: int = Field(12, ge=1)
+    min_images_per_lesion: int = Field(1, ge=1)
+    max_images_per_lesion: int = Field(4, ge=1, le=20)
+    width: int = Field(256, ge=32, le=2048)
+    height: int = Field(192, ge=32, le=2048)
+    dark_skin_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    jpeg_quality_min: int = Field(70, ge=10, le=100)
+    jpeg_quality_max: int = Field(95, ge=10, le=100)
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if self.max_images_per_lesion < self.min_images_per_lesion:
+            raise ValueError("max_images_per_lesion must be >= min_images_per_lesion")
+        if self.jpeg_quality_max < self.jpeg_quality_min:
+            raise ValueError("jpeg_quality_max must be >= jpeg_quality_min")
+        return self
+
+
+class Ham10000Params(Section):
+    base_url: str = "https://dataverse.harvard.edu"
+    include_test: bool = True
+    cache_dir: str = "data/downloads"
+    retries: int = Field(3, ge=0, le=20)
+    timeout: float = Field(60.0, gt=0)
+
+
+class FolderParams(Section):
+    path: str = "../shared/data/ham10000-sample70"
+
+
+class Download(Section):
+    source: Literal["synthetic", "ham10000", "folder"] = "synthetic"
+    on_bad_image: Literal["error", "skip"] = "error"
+    synthetic: SyntheticParams = SyntheticParams()
+    ham10000: Ham10000Params = Ham10000Params()
+    folder: FolderParams = FolderParams()
+
+
+class Split(Section):
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    use_given_split: bool = True
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must be < 1")
+        return self
+
+
+class Preprocess(Section):
+    hair_removal: bool = False
+    color_constancy: bool = False
+    shades_of_gray_power: int = Field(6, ge=1, le=20)
+
+
+class Transforms(Section):
+    hflip: float = Field(0.5, ge=0, le=1)
+    vflip: float = Field(0.5, ge=0, le=1)
+    rot90: float = Field(0.5, ge=0, le=1)
+    rotate_degrees: float = Field(30.0, ge=0, le=180)
+    zoom_min: float = Field(1.0, ge=1.0, le=4.0)
+    zoom_max: float = Field(1.25, ge=1.0, le=4.0)
+    brightness: float = Field(0.15, ge=0, le=1)
+    contrast: float = Field(0.15, ge=0, le=1)
+    hue: float = Field(5.0, ge=0, le=90)
+    saturation: float = Field(0.15, ge=0, le=1)
+    blur: float = Field(0.1, ge=0, le=1)
+    downscale: float = Field(0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _zoom(self):
+        if self.zoom_max < self.zoom_min:
+            raise ValueError("zoom_max must be >= zoom_min")
+        return self
+
+
+class Augment(Section):
+    preprocess: Preprocess = Preprocess()
+    transforms: Transforms = Transforms()
+    balance: Literal["none", "oversample"] = "oversample"
+    # Each class is oversampled up to this many training images ("max": the largest class).
+    balance_target: Union[Literal["max"], int] = "max"
+    augment_originals: bool = False
+    preview_per_class: int = Field(4, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _target(self):
+        if isinstance(self.balance_target, int) and self.balance_target < 1:
+            raise ValueError("balance_target must be 'max' or an integer >= 1")
+        return self
+
+
+FEATURE_SET_NAMES = ("pixels_grey", "pixels_color", "hsv_hist", "hog", "lbp", "sift_bow")
+MODEL_NAMES = ("knn", "logreg", "tree", "forest", "svm", "hgb", "mlp")
+
+
+class TrainBaselines(Section):
+    features: tuple[Literal[FEATURE_SET_NAMES], ...] = FEATURE_SET_NAMES
+    models: tuple[Literal[MODEL_NAMES], ...] = MODEL_NAMES
+    grid_size: int = Field(3, ge=1, le=50)
+    pixels_size: int = Field(16, ge=4, le=64)
+    bow_words: int = Field(64, ge=4, le=1024)
+
+    @model_validator(mode="after")
+    def _nonempty(self):
+        if not self.features or not self.models:
+            raise ValueError("features and models must each name at least one entry")
+        return self
+
+
+class Params(Section):
+    base: Base = Base()
+    download: Download = Download()
+    split: Split = Split()
+    augment: Augment = Augment()
+    train_baselines: TrainBaselines = TrainBaselines()
+
+
+def _format(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        got = item.get("input")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+        elif item["type"] == "missing":
+            lines.append(f"{source}: {key} is required")
+        else:
+            lines.append(f"{source}: {key or '(top level)'} {item['msg']} (got {got!r})")
+    return "\n".join(lines)
+
+
+def parse(data: dict | None, source: str = "params.yaml") -> Params:
+    """Validate a params dict; raise ParamsError naming every bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as error:
+        raise ParamsError(_format(error, source)) from None
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    return parse(data, str(path))

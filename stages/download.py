@@ -1,0 +1,35 @@
+"""download: the configured source -> data/raw, metrics/download.json, plots/download/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from skinlab import cli, io, params, seeding, tracking
+from skinlab.data import acquire, explore, raw
+
+
+def parse_args(argv=None):
+    parser = cli.parser(__doc__)
+    parser.add_argument("--out", default="data/raw")
+    parser.add_argument("--downloads", default=None, help="download cache (default: download.ham10000.cache_dir)")
+    parser.add_argument("--metrics", default="metrics/download.json")
+    parser.add_argument("--plots", default="plots/download")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    with cli.stage("download"):
+        cfg = params.load(args.params)
+        seeding.set_all(cfg.base.seed)
+        downloads = Path(args.downloads or cfg.download.ham10000.cache_dir)
+        downloads.mkdir(parents=True, exist_ok=True)
+        with tracking.stage_run("download", {"base": cfg.base, "download": cfg.download}) as run:
+            metrics = acquire.acquire(cfg.download, cfg.base.seed, Path(args.out), downloads)
+            explore.write_plots(raw.read_metadata(args.out), Path(args.plots), cfg.download.source)
+            io.write_json(args.metrics, metrics)
+            run.log_metrics(metrics)
+            run.log_artifact(Path(args.plots) / "overview.png")
+
+
+if __name__ == "__main__":
+    main()

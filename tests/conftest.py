@@ -1,0 +1,33 @@
+"""Shared fixtures: tests never reach the network, and MLflow writes to a throw-away store."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_by_default(monkeypatch):
+    """Stage tests run without MLflow unless they ask for `mlflow_store`."""
+    monkeypatch.setenv("SKINLAB_MLFLOW", "0")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("SKINLAB_MLFLOW", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def shared_dataset(name: str) -> Path:
+    """A real data set from ../shared/data, or a skip saying why it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: real sample data lives only beside the development checkout (../shared/data)")
+    return path

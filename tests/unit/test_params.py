@@ -1,0 +1,66 @@
+import pytest
+import yaml
+
+from skinlab import params
+from tests.helpers import REPO
+
+
+def test_repository_params_are_valid():
+    cfg = params.load(REPO / "params.yaml")
+    assert cfg.download.source == "synthetic"
+    assert 0 < cfg.split.val_fraction < 1
+
+
+def test_defaults_fill_missing_sections():
+    cfg = params.parse({"base": {"seed": 1}})
+    assert cfg.base.seed == 1 and cfg.base.image_size == 64
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(params.ParamsError, match=r"params.yaml: unknown key 'split.val_fracton'"):
+        params.parse({"split": {"val_fracton": 0.2}})
+
+
+def test_out_of_range_value_is_named_with_value():
+    with pytest.raises(params.ParamsError, match=r"split.val_fraction .*0\.1|split.val_fraction.*got 1.5"):
+        params.parse({"split": {"val_fraction": 1.5}})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(params.ParamsError, match=r"base.seed"):
+        params.parse({"base": {"seed": "abc"}})
+
+
+def test_unknown_source_is_named():
+    with pytest.raises(params.ParamsError, match=r"download.source"):
+        params.parse({"download": {"source": "kaggle"}})
+
+
+def test_cross_field_rule_is_named():
+    with pytest.raises(params.ParamsError, match=r"split.*val_fraction \+ test_fraction must be < 1"):
+        params.parse({"split": {"val_fraction": 0.6, "test_fraction": 0.5}})
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(params.ParamsError, match="file not found"):
+        params.load(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("base: [1, 2\n")
+    with pytest.raises(params.ParamsError, match="not valid YAML"):
+        params.load(bad)
+
+
+def test_every_leaf_of_the_repository_file_is_a_declared_key():
+    """A key in params.yaml that the model does not know would have failed load(); check the reverse
+    too: the file spells out every default, so `dvc params diff` shows every knob."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    dumped = params.parse(data).model_dump()
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}"
+
+    assert set(leaves(data)) == set(leaves(dumped))
