@@ -22,7 +22,7 @@ test: install
 	python -m pytest -q tests
 
 bench: install
-	for script in bench/bench_*.py; do echo "== $$script"; python $$script || exit 1; done
+	for name in $(basename $(notdir $(wildcard bench/bench_*.py))); do echo "== $$name"; python -m bench.$$name || exit 1; done
 
 dag: install
 	dvc dag

@@ -4,6 +4,7 @@ Run from the repository root:  python -m bench.bench_features [--n 300] [--size 
 """
 
 import argparse
+import os
 import time
 
 import cv2
@@ -34,7 +35,9 @@ def main(argv=None) -> None:
 
     rng = np.random.default_rng(0)
     images = [lesion_like(rng, args.size) for _ in range(args.n)]
-    print(f"{args.n} images of {args.size}x{args.size}, opencv {cv2.__version__}, 1 process")
+    load = os.getloadavg()[0]
+    print(f"{args.n} images of {args.size}x{args.size}, opencv {cv2.__version__}, 1 process, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f}")
     print(f"{'feature set':<14}{'dim':>6}{'images/s':>12}{'fit s':>8}")
     for name in FEATURE_SETS:
         extractor = FeatureExtractor(name)

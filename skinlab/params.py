@@ -129,6 +129,7 @@ class TrainBaselines(Section):
     models: tuple[Literal[MODEL_NAMES], ...] = MODEL_NAMES
     grid_size: int = Field(3, ge=1, le=50)
     pixels_size: int = Field(16, ge=4, le=64)
+    hog_cells: Literal[1, 2, 4, 8, 16] = 4
     bow_words: int = Field(64, ge=4, le=1024)
 
     @model_validator(mode="after")

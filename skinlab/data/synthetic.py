@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from skinlab.data.schema import CLASSES, HAM10000_COUNTS
-from skinlab.data.synthetic_draw import LesionTemplate, draw_lesion, smooth_noise
+from skinlab.data.synthetic_draw import draw_lesion, smooth_noise
 from skinlab.skintone import fitzpatrick_from_ita, ita_from_rgb, lab_from_rgb
 
 # Purposes of the random streams; every stream is seeded by [seed, purpose, a, b] (fixed length,
@@ -204,7 +204,7 @@ def lesion_plan(cfg: SyntheticConfig) -> list[LesionPlan]:
 
 
 def lesion_contrast(skin_rgb) -> float:
-    """Exponent applied to a lesion's transmission: 1 on light skin, about 0.5 on the darkest.
+    """Share of a lesion's colour change kept on this skin: 1 on light skin, about 0.5 on the darkest.
 
     Melanin in the surrounding skin absorbs much of what makes a lesion stand out on light skin,
     so lesions on dark skin look flatter in photographs.
@@ -213,48 +213,59 @@ def lesion_contrast(skin_rgb) -> float:
     return 0.45 + 0.55 * float(np.clip((lightness - 25.0) / 45.0, 0.0, 1.0))
 
 
-def _template(plan: LesionPlan, cfg: SyntheticConfig) -> LesionTemplate:
+@dataclasses.dataclass(frozen=True)
+class _PreparedLesion:
+    """A template ready to photograph: per-pixel skin factor (RGB) and coverage, stacked (S, S, 4)."""
+
+    layers: np.ndarray
+    extent: float
+
+
+def _prepare(plan: LesionPlan, cfg: SyntheticConfig) -> _PreparedLesion:
+    """Draws the lesion and folds its coverage and the skin-dependent contrast into one factor,
+    so that each photograph needs a single warp and a single multiplication for the lesion."""
     size = min(cfg.width, cfg.height)
     template = draw_lesion(plan.dx, _rng(cfg.seed, _STREAM_DRAW, plan.index), size)
-    trans = np.power(template.transmission, lesion_contrast(plan.skin_rgb)).astype(np.float32)
-    return dataclasses.replace(template, transmission=trans)
+    weight = template.coverage * np.float32(lesion_contrast(plan.skin_rgb))
+    planes = [1.0 + weight * (plane - 1.0) for plane in template.transmission]
+    return _PreparedLesion(cv2.merge(planes + [template.coverage]), template.extent)
 
 
-def _pose(template: LesionTemplate, cfg: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
+def _pose(lesion: _PreparedLesion, cfg: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
     """Affine matrix placing the template: random rotation, zoom and shift, lesion kept in frame."""
     half_w, half_h, margin = cfg.width / 2.0, cfg.height / 2.0, 3.0
-    fit = (min(half_w, half_h) - margin) / template.extent
+    fit = (min(half_w, half_h) - margin) / lesion.extent
     zoom = min(rng.uniform(0.85, 1.2), fit)
-    reach = template.extent * zoom
+    reach = lesion.extent * zoom
     shift_x = rng.uniform(-1, 1) * min(half_w - margin - reach, 0.12 * cfg.width)
     shift_y = rng.uniform(-1, 1) * min(half_h - margin - reach, 0.12 * cfg.height)
-    centre = (template.coverage.shape[0] - 1) / 2.0
+    centre = (lesion.layers.shape[0] - 1) / 2.0
     matrix = cv2.getRotationMatrix2D((centre, centre), rng.uniform(0.0, 360.0), zoom)
     matrix[0, 2] += (cfg.width - 1) / 2.0 - centre + shift_x
     matrix[1, 2] += (cfg.height - 1) / 2.0 - centre + shift_y
     return matrix
 
 
-def _skin(skin_rgb, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Skin of the lesion's tone with gentle mottling and redness that average out to the tone."""
-    texture = 1.0 + 0.035 * smooth_noise(rng, shape, 6)
-    redness = 0.025 * smooth_noise(rng, shape, 4)
-    skin = np.empty(shape + (3,), np.float32)
-    skin[...] = np.asarray(skin_rgb, np.float32)
-    skin *= texture[..., None]
-    skin[..., 0] *= 1.0 + redness
-    skin[..., 1] *= 1.0 - redness
-    return skin
+def _skin_texture(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Gentle mottling (brightness) and redness of the skin, both averaging out to no change,
+    so the skin keeps the tone recorded for it."""
+    fields = smooth_noise(rng, shape, 6, channels=2)
+    return 1.0 + 0.035 * fields[..., 0], 0.015 * fields[..., 1]
 
 
-def _add_hairs(image: np.ndarray, rng: np.random.Generator) -> None:
-    """Hairs: dark, slightly curved strokes crossing the field, drawn over lesion and skin."""
+def _hair_shadow(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray | None:
+    """Hairs: dark, slightly curved strokes crossing the field, over lesion and skin.
+
+    Returned as the share of light each pixel loses (H x W, or None without hairs): hairs are
+    nearly black, so darkening by that share looks the same as painting them and costs one
+    multiplication shared with the lighting.
+    """
     n_hairs = int(rng.poisson(rng.choice([0.0, 2.0, 6.0], p=[0.35, 0.4, 0.25])))
     if n_hairs == 0:
-        return
-    h, w = image.shape[:2]
+        return None
+    h, w = shape
     unit = min(h, w) / 192.0
-    layer = np.zeros((h, w), np.float32)
+    layer = np.zeros(shape, np.float32)
     t = np.linspace(0.0, 1.0, 12)[:, None]
     for _ in range(n_hairs):
         start = rng.uniform((0, 0), (w, h))
@@ -265,69 +276,84 @@ def _add_hairs(image: np.ndarray, rng: np.random.Generator) -> None:
         curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * bend + t ** 2 * end
         thickness = max(1, round(rng.uniform(0.8, 2.2) * unit))
         cv2.polylines(layer, [np.round(curve).astype(np.int32)], False, 1.0, thickness, cv2.LINE_AA)
-    colour = np.array([0.12, 0.09, 0.07], np.float32) * rng.uniform(0.6, 1.6)
-    weight = np.minimum(layer, 1.0)[..., None] * rng.uniform(0.7, 0.95)
-    image += weight * (colour - image)
+    return np.minimum(layer, 1.0) * np.float32(rng.uniform(0.75, 0.92))
 
 
-def _add_bubbles(image: np.ndarray, rng: np.random.Generator) -> None:
-    """Gel bubbles: small pale discs with a bright rim and a specular dot."""
+def _add_bubbles(planes: list[np.ndarray], rng: np.random.Generator) -> None:
+    """Gel bubbles: small pale discs with a bright rim and a specular dot, blended in place
+    within each bubble's box only."""
     n_bubbles = int(rng.integers(1, 5)) if rng.random() < 0.45 else 0
-    if n_bubbles == 0:
-        return
-    h, w = image.shape[:2]
+    h, w = planes[0].shape
     unit = min(h, w) / 192.0
-    fill = np.zeros((h, w), np.float32)
-    rim = np.zeros((h, w), np.float32)
     for _ in range(n_bubbles):
-        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         radius = max(2, round(rng.uniform(2.5, 10.0) * unit))
-        cv2.circle(fill, centre, radius, 1.0, -1, cv2.LINE_AA)
-        cv2.circle(rim, centre, radius, 1.0, max(1, round(unit)), cv2.LINE_AA)
-        highlight = (centre[0] - radius // 3, centre[1] - radius // 3)
-        cv2.circle(rim, highlight, max(1, radius // 4), 1.0, -1, cv2.LINE_AA)
-    image += (0.25 * fill)[..., None] * (1.0 - image)
-    image += (0.7 * np.minimum(rim, 1.0))[..., None] * (0.97 - image)
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        x0, y0 = max(cx - radius - 2, 0), max(cy - radius - 2, 0)
+        x1, y1 = min(cx + radius + 3, w), min(cy + radius + 3, h)
+        fill = np.zeros((y1 - y0, x1 - x0), np.float32)
+        rim = np.zeros_like(fill)
+        centre = (cx - x0, cy - y0)
+        cv2.circle(fill, centre, radius, 0.25, -1, cv2.LINE_AA)
+        cv2.circle(rim, centre, radius, 0.7, max(1, round(unit)), cv2.LINE_AA)
+        cv2.circle(rim, (centre[0] - radius // 3, centre[1] - radius // 3), max(1, radius // 4), 0.7, -1, cv2.LINE_AA)
+        rim = np.minimum(rim, 0.7)
+        for plane in planes:
+            box = plane[y0:y1, x0:x1]
+            box += fill * (1.0 - box)
+            box += rim * (0.97 - box)
 
 
 def _lighting(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Per-pixel light factor: global exposure, an uneven gradient and the dark circular vignette."""
+    """Per-pixel light factor (H, W): exposure, an uneven gradient and the dark circular vignette."""
     h, w = shape
-    ys = (np.arange(h, dtype=np.float32)[:, None] - (h - 1) / 2.0)
-    xs = (np.arange(w, dtype=np.float32)[None, :] - (w - 1) / 2.0)
-    gx, gy = rng.normal(0.0, 0.12, 2)
-    exposure = rng.uniform(0.94, 1.06)
-    light = exposure * (1.0 + gx * xs / w + gy * ys / h)
-    half_diagonal = np.hypot(w, h) / 2.0
-    radius = rng.uniform(0.72, 1.0) * half_diagonal
-    cx, cy = rng.normal(0.0, 0.03 * w, 2)
+    ys = np.arange(h, dtype=np.float32)[:, None] - (h - 1) / 2.0
+    xs = np.arange(w, dtype=np.float32)[None, :] - (w - 1) / 2.0
+    gx, gy = float(rng.normal(0.0, 0.08)), float(rng.normal(0.0, 0.08))
+    exposure = rng.uniform(0.96, 1.04)
+    light = exposure * (1.0 + (gx / w) * xs + (gy / h) * ys)
+    radius = rng.uniform(0.72, 1.0) * float(np.hypot(w, h)) / 2.0
+    cx, cy = float(rng.normal(0.0, 0.03 * w)), float(rng.normal(0.0, 0.03 * w))
     distance = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2)
-    edge = 0.06 * w
-    vignette = np.clip((radius - distance) / edge, 0.0, 1.0)
+    vignette = np.clip((radius - distance) * (1.0 / (0.06 * w)), 0.0, 1.0)
     vignette = 0.04 + 0.96 * vignette * vignette * (3.0 - 2.0 * vignette)
-    return (light * vignette).astype(np.float32)
+    return light * vignette
 
 
-def photograph(template: LesionTemplate, skin_rgb, cfg: SyntheticConfig,
+def _grain(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Sensor grain: uniform noise of a random strength (std 0.006..0.018 of full scale).
+
+    Uniform bytes cost a tenth of Gaussian draws, and after JPEG no one can tell them apart.
+    """
+    std = rng.uniform(0.006, 0.018)
+    noise = np.frombuffer(rng.bytes(shape[0] * shape[1]), np.uint8).reshape(shape).astype(np.float32)
+    return (noise - 127.5) * np.float32(std * np.sqrt(12.0) / 256.0)
+
+
+def _photograph(lesion: _PreparedLesion, skin_rgb, cfg: SyntheticConfig,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One dermoscopic image of a lesion: RGB uint8 (H, W, 3) and its mask (0/255, H x W)."""
+    """One dermoscopic image of a lesion: RGB uint8 (H, W, 3) and its mask (0/255, H x W).
+
+    Works on one plane per channel: numpy broadcasts (H, W) against (H, W, 3) slowly.
+    """
     shape = (cfg.height, cfg.width)
-    layers = np.dstack([template.transmission, template.coverage])
-    layers = cv2.warpAffine(layers, _pose(template, cfg, rng), (cfg.width, cfg.height),
+    layers = cv2.warpAffine(lesion.layers, _pose(lesion, cfg, rng), (cfg.width, cfg.height),
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(1, 1, 1, 0))
-    coverage = layers[..., 3:]
-    mask = np.where(coverage[..., 0] > 0.5, 255, 0).astype(np.uint8)
-    image = _skin(skin_rgb, rng, shape)
-    image *= 1.0 + coverage * (layers[..., :3] - 1.0)
-    _add_hairs(image, rng)
-    _add_bubbles(image, rng)
-    white_balance = (1.0 + rng.normal(0.0, 0.015, 3)).astype(np.float32)
-    image *= _lighting(rng, shape)[..., None] * white_balance
-    grain = rng.uniform(0.006, 0.018) * rng.standard_normal(shape, dtype=np.float32)
-    image += grain[..., None]
+    mask = (layers[..., 3] > 0.5).astype(np.uint8) * np.uint8(255)
+    tint = np.asarray(skin_rgb) * (1.0 + rng.normal(0.0, 0.01, 3))  # skin colour under this white balance
+    brightness, redness = _skin_texture(rng, shape)
+    planes = [layers[..., c] * np.float32(tint[c]) for c in range(3)]
+    planes[0] *= 1.0 + redness
+    planes[1] *= 1.0 - redness
+    hairs = _hair_shadow(rng, shape)
+    _add_bubbles(planes, rng)
+    shading = brightness * _lighting(rng, shape)
+    if hairs is not None:
+        shading *= 1.0 - hairs
+    shading += _grain(rng, shape)
+    image = cv2.merge([plane * shading for plane in planes])
     if rng.random() < 0.3:  # slightly out of focus
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.0))
-    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8), mask
+    return cv2.convertScaleAbs(image, alpha=255.0), mask
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -348,9 +374,9 @@ def decode_jpeg(jpeg: bytes) -> np.ndarray:
 def generate(cfg: SyntheticConfig) -> Iterator[SyntheticImage]:
     """Yields the images lazily, lesion by lesion, in lesion_plan order."""
     for plan in lesion_plan(cfg):
-        template = _template(plan, cfg)
+        lesion = _prepare(plan, cfg)
         for k, image_id in enumerate(plan.image_ids()):
             rng = _rng(cfg.seed, _STREAM_IMAGE, plan.index, k)
-            rgb, mask = photograph(template, plan.skin_rgb, cfg, rng)
+            rgb, mask = _photograph(lesion, plan.skin_rgb, cfg, rng)
             quality = int(rng.integers(cfg.jpeg_quality_min, cfg.jpeg_quality_max + 1))
             yield SyntheticImage(image_id, encode_jpeg(rgb, quality), mask, plan.record(image_id))

@@ -21,14 +21,14 @@ SKIN_REF = np.array([0.87, 0.70, 0.60], np.float32)
 
 # Dermoscopic colours as they look on SKIN_REF (RGB in 0..1).
 PALETTE = {
-    "tan": (0.80, 0.63, 0.47),
+    "tan": (0.82, 0.63, 0.42),
     "light_brown": (0.70, 0.50, 0.36),
     "brown": (0.53, 0.34, 0.22),
     "dark_brown": (0.34, 0.21, 0.14),
     "black": (0.13, 0.10, 0.10),
     "blue_grey": (0.45, 0.50, 0.60),
-    "red": (0.80, 0.30, 0.30),
-    "pink": (0.92, 0.62, 0.62),
+    "red": (0.80, 0.28, 0.33),
+    "pink": (0.93, 0.60, 0.66),
     "purple": (0.50, 0.22, 0.42),
     "dark_red": (0.50, 0.10, 0.14),
     "white": (0.97, 0.95, 0.93),
@@ -41,7 +41,8 @@ _OUTLINE_SAMPLES = 256
 
 @dataclasses.dataclass(frozen=True)
 class LesionTemplate:
-    """A drawn lesion: transmission (S, S, 3) and coverage (S, S), float32, centred in the canvas."""
+    """A drawn lesion, centred in its canvas: transmission (3, S, S), one plane per RGB channel
+    (planes keep every per-pixel operation on contiguous memory), and coverage (S, S), float32."""
 
     transmission: np.ndarray
     coverage: np.ndarray
@@ -69,17 +70,24 @@ class _Canvas:
         return centre + r * np.cos(theta) * self.elongation, centre + r * np.sin(theta) / self.elongation
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """Low-frequency noise, about unit variance, with `cells` bumps across the larger side."""
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int, channels: int = 1) -> np.ndarray:
+    """Low-frequency noise, about unit variance, with `cells` bumps across the larger side.
+
+    Bicubic up to a quarter of the size, then bilinear: as smooth to the eye as bicubic all the
+    way, at a tenth of the cost.
+    """
     h, w = shape
     grid_h = max(2, round(cells * h / max(h, w)))
     grid_w = max(2, round(cells * w / max(h, w)))
-    small = rng.standard_normal((grid_h, grid_w)).astype(np.float32)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    size = (grid_h, grid_w) if channels == 1 else (grid_h, grid_w, channels)
+    small = rng.standard_normal(size).astype(np.float32)
+    quarter = (max(grid_w, w // 4), max(grid_h, h // 4))
+    return cv2.resize(cv2.resize(small, quarter, interpolation=cv2.INTER_CUBIC), (w, h),
+                      interpolation=cv2.INTER_LINEAR)
 
 
 def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    t = np.clip((x - edge0) * (1.0 / (edge1 - edge0)), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 
@@ -102,7 +110,9 @@ def _trans(rgb: np.ndarray) -> np.ndarray:
 
 def _mix(cv: _Canvas, rgb: np.ndarray, weight: np.ndarray) -> None:
     """Paints colour `rgb` over the lesion with a per-pixel weight in 0..1."""
-    cv.trans += weight[..., None] * (_trans(rgb) - cv.trans)
+    weight = weight.astype(np.float32, copy=False)
+    for plane, target in zip(cv.trans, _trans(rgb)):
+        plane += weight * (target - plane)
 
 
 def _outline(rng, asymmetry: float, irregularity: float) -> tuple[np.ndarray, np.ndarray]:
@@ -127,25 +137,26 @@ def _new_canvas(rng, size: int, radius_frac: float, asymmetry: float, irregulari
     radius = min(radius_frac, 0.47 / reach) * size
     radii = radii * radius
     centre = (size - 1) / 2.0
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    xs = (xs - centre) / elongation
-    ys = (ys - centre) * elongation
-    angle = np.arctan2(ys, xs)
-    border = np.interp(angle, thetas, radii, period=2 * np.pi).astype(np.float32)
-    rho = np.hypot(xs, ys) / border
+    axis = np.arange(size, dtype=np.float32) - np.float32(centre)
+    xs = axis[None, :] * np.float32(1.0 / elongation)
+    ys = axis[:, None] * np.float32(elongation)
+    # Border radius looked up by angle (nearest of the outline samples: they are dense enough).
+    step = _OUTLINE_SAMPLES / (2 * np.pi)
+    index = ((np.arctan2(ys, xs) + np.float32(np.pi)) * np.float32(step)).astype(np.int32) % _OUTLINE_SAMPLES
+    rho = np.sqrt(xs * xs + ys * ys) / radii.astype(np.float32)[index]
     # Softness varies along the border: real edges are sharp in places and fade in others.
-    soft = softness * np.exp(0.35 * smooth_noise(rng, (size, size), 4))
-    coverage = np.clip((1.0 - rho) / soft + 0.5, 0.0, 1.0).astype(np.float32)
-    trans = np.ones((size, size, 3), np.float32)
+    inverse_soft = np.exp(-0.35 * smooth_noise(rng, (size, size), 4)) * np.float32(1.0 / softness)
+    coverage = np.clip((1.0 - rho) * inverse_soft + 0.5, 0.0, 1.0)
+    trans = np.ones((3, size, size), np.float32)
     return _Canvas(size, size / REFERENCE_CANVAS, radius, elongation, thetas, radii, rho, coverage, trans)
 
 
 def _paint_base(cv: _Canvas, rng, centre_rgb, edge_rgb, mottle: float) -> None:
     """Base pigment: a radial blend from centre to edge with low-frequency mottling."""
-    t = np.clip(cv.rho, 0.0, 1.0)[..., None]
-    colour = (1.0 - t) * _trans(centre_rgb) + t * _trans(edge_rgb)
+    t = np.minimum(cv.rho, 1.0)
     shade = 1.0 + mottle * smooth_noise(rng, (cv.size, cv.size), 6)
-    cv.trans = (colour * shade[..., None]).astype(np.float32)
+    for plane, centre, edge in zip(cv.trans, _trans(centre_rgb), _trans(edge_rgb)):
+        plane[...] = (centre + (edge - centre) * t) * shade
 
 
 def _add_network(cv: _Canvas, rng, rgb, cell: float, jitter: float, strength: float,
@@ -154,15 +165,18 @@ def _add_network(cv: _Canvas, rng, rgb, cell: float, jitter: float, strength: fl
     by `jitter` (regular network ~0.1, atypical ~0.6) and whose lines fade in patches."""
     size = cv.size
     cell = cell * cv.unit
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    xs += jitter * cell * smooth_noise(rng, (size, size), 12)
-    ys += jitter * cell * smooth_noise(rng, (size, size), 12)
-    k = 4 * np.pi / (np.sqrt(3) * cell)
+    axis = np.arange(size, dtype=np.float32)
+    xs = axis[None, :] + jitter * cell * smooth_noise(rng, (size, size), 12)
+    ys = axis[:, None] + jitter * cell * smooth_noise(rng, (size, size), 12)
+    k = 4 * np.pi / (np.sqrt(3.0) * cell)
     phase = rng.uniform(0, np.pi / 3)
-    waves = sum(np.cos(k * (xs * np.cos(phase + i * 2 * np.pi / 3) + ys * np.sin(phase + i * 2 * np.pi / 3)))
-                for i in range(3))
+    waves = np.zeros((size, size), np.float32)
+    for i in range(3):
+        angle = phase + i * 2 * np.pi / 3
+        waves += np.cos(xs * np.float32(k * np.cos(angle)) + ys * np.float32(k * np.sin(angle)))
     lines = _smoothstep(0.6, -0.6, waves)
-    weight = strength * lines * _smoothstep(1.05, 0.75, cv.rho)
+    weight = lines * _smoothstep(1.05, 0.75, cv.rho)
+    weight *= np.float32(strength)
     if patchiness > 0:
         weight *= np.clip(1.0 - patchiness + patchiness * smooth_noise(rng, (size, size), 5), 0.0, 1.0)
     if where is not None:
@@ -235,16 +249,18 @@ def _add_scale(cv: _Canvas, rng, strength: float) -> None:
 
 def _add_lacunae(cv: _Canvas, rng, count: int, colours: list[str]) -> None:
     """Red-to-purple round lacunae packed in the lesion, separated by paler septa."""
+    interleaved = cv2.merge(list(cv.trans))
     for _ in range(count):
         x, y = cv.point(np.sqrt(rng.uniform(0.0, 0.75)), rng.uniform(-np.pi, np.pi))
         radius = max(1, round(rng.uniform(0.1, 0.24) * cv.radius))
         colour = _trans(_rgb(rng, colours[rng.integers(len(colours))], 0.06))
-        cv2.circle(cv.trans, (round(x), round(y)), radius, tuple(float(c) for c in colour), -1, cv2.LINE_AA)
-    cv.trans = cv2.GaussianBlur(cv.trans, (0, 0), 0.5 * cv.unit + 0.2)
+        cv2.circle(interleaved, (round(x), round(y)), radius, tuple(float(c) for c in colour), -1, cv2.LINE_AA)
+    interleaved = cv2.GaussianBlur(interleaved, (0, 0), 0.5 * cv.unit + 0.2)
+    cv.trans = np.ascontiguousarray(interleaved.transpose(2, 0, 1))
 
 
 def _draw_nv(cv: _Canvas, rng) -> None:
-    shade = _between(rng, "light_brown", "dark_brown") if rng.random() < 0.85 else _between(rng, "tan", "light_brown")
+    shade = _between(rng, "brown", "dark_brown") if rng.random() < 0.8 else _between(rng, "light_brown", "brown")
     _paint_base(cv, rng, shade * rng.uniform(0.8, 0.95), shade * rng.uniform(1.0, 1.15), rng.uniform(0.03, 0.07))
     _add_network(cv, rng, _rgb(rng, "dark_brown"), rng.uniform(7, 11), rng.uniform(0.08, 0.25), rng.uniform(0.3, 0.6))
     if rng.random() < 0.3:
@@ -262,7 +278,7 @@ def _draw_mel(cv: _Canvas, rng) -> None:
     for _ in range(int(rng.integers(1, 4))):
         colour = "black" if rng.random() < 0.4 else "dark_brown"
         _add_blotches(cv, rng, _rgb(rng, colour), 1, (0.15, 0.4), rng.uniform(0.5, 0.9), (0.2, 0.8))
-    if rng.random() < 0.6:  # blue-grey veil
+    if rng.random() < 0.7:  # blue-grey veil
         _add_blotches(cv, rng, _rgb(rng, "blue_grey"), 1, (0.3, 0.6), rng.uniform(0.4, 0.8), (0.0, 0.5), 0.4)
     if rng.random() < 0.35:
         _add_blotches(cv, rng, _rgb(rng, "red"), 1, (0.15, 0.35), rng.uniform(0.3, 0.6), (0.3, 0.8))
@@ -273,11 +289,11 @@ def _draw_mel(cv: _Canvas, rng) -> None:
 
 
 def _draw_bkl(cv: _Canvas, rng) -> None:
-    shade = _between(rng, "tan", "brown") if rng.random() < 0.8 else _between(rng, "light_brown", "dark_brown")
+    shade = _between(rng, "tan", "light_brown") if rng.random() < 0.85 else _between(rng, "light_brown", "brown")
     _paint_base(cv, rng, shade, shade * rng.uniform(0.9, 1.05), rng.uniform(0.05, 0.12))
     if rng.random() < 0.5:  # waxy sheen
         _add_blotches(cv, rng, _rgb(rng, "tan") * 1.1, int(rng.integers(1, 4)), (0.1, 0.3), rng.uniform(0.2, 0.4))
-    _add_dots(cv, rng, _rgb(rng, "white"), int(rng.integers(3, 16)), (1.0, 3.0), (0.0, 0.85), rng.uniform(0.6, 0.95))
+    _add_dots(cv, rng, _rgb(rng, "white"), int(rng.integers(5, 20)), (1.5, 3.5), (0.0, 0.85), rng.uniform(0.7, 0.95))
     if rng.random() < 0.4:  # comedo-like openings
         _add_dots(cv, rng, _rgb(rng, "dark_brown"), int(rng.integers(3, 10)), (1.0, 2.5), (0.0, 0.85), 0.7)
     if rng.random() < 0.2:  # a faint network, as in solar lentigo
@@ -285,7 +301,7 @@ def _draw_bkl(cv: _Canvas, rng) -> None:
 
 
 def _draw_bcc(cv: _Canvas, rng) -> None:
-    if rng.random() < 0.7:
+    if rng.random() < 0.8:
         base = _between(rng, "pink", "white", 0.04) * rng.uniform(0.85, 1.0)
     else:  # pigmented BCC
         base = _between(rng, "light_brown", "blue_grey")
@@ -299,8 +315,8 @@ def _draw_bcc(cv: _Canvas, rng) -> None:
 
 
 def _draw_akiec(cv: _Canvas, rng) -> None:
-    if rng.random() < 0.75:
-        base = _between(rng, "pink", "red")
+    if rng.random() < 0.8:
+        base = _between(rng, "pink", "red") * np.array([1.0, 0.9, 0.9], np.float32)
     else:  # pigmented actinic keratosis
         base = _between(rng, "tan", "light_brown")
     _paint_base(cv, rng, base, base * rng.uniform(1.0, 1.1), rng.uniform(0.06, 0.14))
@@ -312,18 +328,18 @@ def _draw_akiec(cv: _Canvas, rng) -> None:
 
 
 def _draw_df(cv: _Canvas, rng) -> None:
-    edge = _between(rng, "light_brown", "brown") if rng.random() < 0.75 else _between(rng, "pink", "light_brown")
+    edge = _between(rng, "pink", "light_brown") if rng.random() < 0.7 else _between(rng, "light_brown", "brown")
     _paint_base(cv, rng, edge * 1.1, edge, rng.uniform(0.04, 0.1))
     periphery = _smoothstep(0.3, 0.6, cv.rho)
     _add_network(cv, rng, _rgb(rng, "brown"), rng.uniform(4, 6.5), rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.6),
                  where=periphery)
-    _add_blotches(cv, rng, _rgb(rng, "white"), 1, (0.3, 0.55), rng.uniform(0.5, 0.85), (0.0, 0.15), 0.35)
+    _add_blotches(cv, rng, _rgb(rng, "white"), 1, (0.35, 0.6), rng.uniform(0.6, 0.9), (0.0, 0.15), 0.35)
 
 
 def _draw_vasc(cv: _Canvas, rng) -> None:
     base = _between(rng, "pink", "red")
     _paint_base(cv, rng, base, base * 1.05, rng.uniform(0.03, 0.08))
-    colours = ["red", "dark_red", "purple"] if rng.random() < 0.7 else ["dark_red", "purple", "black"]
+    colours = ["red", "dark_red", "purple"] if rng.random() < 0.75 else ["dark_red", "purple", "black"]
     _add_lacunae(cv, rng, int(rng.integers(8, 30)), colours)
 
 
@@ -333,13 +349,22 @@ _DRAWERS = {"akiec": _draw_akiec, "bcc": _draw_bcc, "bkl": _draw_bkl, "df": _dra
 # Shape per class: radius (fraction of the canvas), asymmetry, border irregularity, elongation
 # and edge softness (fraction of the radius), each a (low, high) range drawn uniformly.
 _SHAPES = {
-    "akiec": ((0.24, 0.36), (0.04, 0.14), (0.02, 0.06), (1.0, 1.35), (0.15, 0.3)),
-    "bcc": ((0.22, 0.34), (0.04, 0.14), (0.02, 0.05), (1.0, 1.3), (0.08, 0.2)),
-    "bkl": ((0.24, 0.36), (0.04, 0.12), (0.01, 0.04), (1.0, 1.4), (0.02, 0.06)),
-    "df": ((0.14, 0.22), (0.01, 0.05), (0.01, 0.03), (1.0, 1.2), (0.2, 0.35)),
-    "mel": ((0.26, 0.38), (0.08, 0.22), (0.03, 0.09), (1.0, 1.5), (0.04, 0.2)),
-    "nv": ((0.20, 0.34), (0.02, 0.08), (0.005, 0.025), (1.0, 1.25), (0.06, 0.15)),
-    "vasc": ((0.16, 0.28), (0.02, 0.08), (0.01, 0.03), (1.0, 1.2), (0.04, 0.1)),
+    "akiec": ((0.28, 0.40), (0.04, 0.14), (0.02, 0.06), (1.0, 1.35), (0.15, 0.3)),
+    "bcc": ((0.26, 0.38), (0.04, 0.14), (0.02, 0.05), (1.0, 1.3), (0.08, 0.2)),
+    "bkl": ((0.28, 0.40), (0.04, 0.12), (0.01, 0.04), (1.0, 1.4), (0.02, 0.06)),
+    "df": ((0.18, 0.28), (0.01, 0.05), (0.01, 0.03), (1.0, 1.2), (0.2, 0.35)),
+    "mel": ((0.30, 0.42), (0.08, 0.22), (0.03, 0.09), (1.0, 1.5), (0.04, 0.2)),
+    "nv": ((0.24, 0.38), (0.02, 0.08), (0.005, 0.025), (1.0, 1.25), (0.06, 0.15)),
+    "vasc": ((0.20, 0.32), (0.02, 0.08), (0.01, 0.03), (1.0, 1.2), (0.04, 0.1)),
+}
+
+
+# Share of lesions drawn entirely in the style of a look-alike class, as the lesions that only
+# histopathology tells apart (a naevus-like melanoma, a lentigo-like BCC): an accuracy ceiling.
+MIMIC_RATE = 0.08
+LOOKALIKES = {
+    "akiec": ("bcc", "bkl"), "bcc": ("akiec", "mel"), "bkl": ("nv", "mel", "akiec"), "df": ("nv", "bkl"),
+    "mel": ("nv", "bkl"), "nv": ("mel", "bkl", "df"), "vasc": ("mel", "bcc"),
 }
 
 
@@ -347,12 +372,14 @@ def draw_lesion(dx: str, rng: np.random.Generator, size: int) -> LesionTemplate:
     """Draws one lesion of class `dx` in a size x size canvas."""
     if dx not in _DRAWERS:
         raise ValueError(f"unknown diagnosis {dx!r}; expected one of {sorted(_DRAWERS)}")
-    radius, asymmetry, irregularity, elongation, softness = (rng.uniform(*r) for r in _SHAPES[dx])
+    look = dx
+    if rng.random() < MIMIC_RATE:
+        look = LOOKALIKES[dx][int(rng.integers(len(LOOKALIKES[dx])))]
+    radius, asymmetry, irregularity, elongation, softness = (rng.uniform(*r) for r in _SHAPES[look])
     cv = _new_canvas(rng, size, radius, asymmetry, irregularity, elongation, softness)
-    _DRAWERS[dx](cv, rng)
+    _DRAWERS[look](cv, rng)
     trans = np.clip(cv.trans, 0.05, 1.6).astype(np.float32)
-    visible = cv.coverage > 0.02
-    ys, xs = np.nonzero(visible)
+    ys, xs = np.nonzero(cv.coverage > 0.02)
     centre = (size - 1) / 2.0
     extent = float(np.sqrt(((xs - centre) ** 2 + (ys - centre) ** 2).max())) if xs.size else 1.0
-    return LesionTemplate(trans, cv.coverage, extent)
+    return LesionTemplate(trans, cv.coverage.astype(np.float32), extent)

@@ -48,8 +48,7 @@ def classification_report(
     - ``confusion_matrix``: list of lists, rows = true class, columns = predicted class.
     """
     classes = _check_classes(classes)
-    y_idx = _label_indices(y_true, classes, "y_true")
-    proba = _check_proba(proba, len(y_idx), classes)
+    y_idx, proba = validate_inputs(y_true, proba, classes)
     k = len(classes)
     pred_idx = np.argmax(proba, axis=1)
 
@@ -86,6 +85,20 @@ def classification_report(
         "malignant_auc": _malignant_auc(y_idx, proba, classes),
         "confusion_matrix": cm.tolist(),
     }
+
+
+def validate_inputs(
+    y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str] = CLASSES
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(class index per sample, proba as float64)``, or ValueError naming what is wrong.
+
+    Rejects: an empty ``y_true``; a label not in ``classes`` (named, with its position);
+    ``proba`` not shaped (n, len(classes)); a row with NaN/inf, a negative entry, or a sum
+    further than ``ROW_SUM_ATOL`` from 1 (logits or unnormalised scores passed by mistake).
+    """
+    classes = _check_classes(classes)
+    y_idx = _label_indices(y_true, classes, "y_true")
+    return y_idx, _check_proba(proba, len(y_idx), classes)
 
 
 def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:

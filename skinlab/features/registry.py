@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from skinlab.features._validate import check_positive_int
 from skinlab.features.bow import BagOfWords
 from skinlab.features.color import hsv_histogram
 from skinlab.features.pixels import raw_pixels
@@ -24,7 +25,6 @@ DEFAULT_PARAMS: dict[str, dict] = {
     },
 }
 _BOW_FIT_KEYS = ("n_words", "seed", "max_descriptors")
-_PROBE = np.zeros((64, 64, 3), np.uint8)
 
 
 # Function and fixed keyword arguments behind each set other than sift_bow (a BagOfWords).
@@ -55,13 +55,17 @@ class FeatureExtractor:
         self.name = name
         self.params = {**DEFAULT_PARAMS[name], **params}
         self.bow: BagOfWords | None = None
-        if name == "sift_bow":
-            bow_args = {k: v for k, v in self.params.items() if k not in _BOW_FIT_KEYS}
-            self.bow = BagOfWords(**bow_args)
-            self.params["detector"] = self.bow.detector  # record what "auto" resolved to
-            self._dim = int(self.params["n_words"])
-        else:
-            self._dim = len(self.transform_one(_PROBE))  # fails here on bad params, before any work
+        try:  # bad params fail here, before any image is read, naming the feature set
+            if name == "sift_bow":
+                bow_args = {k: v for k, v in self.params.items() if k not in _BOW_FIT_KEYS}
+                self.bow = BagOfWords(**bow_args)
+                self.params["detector"] = self.bow.detector  # record what "auto" resolved to
+                self._dim = check_positive_int("n_words", self.params["n_words"], minimum=2)
+                check_positive_int("max_descriptors", self.params["max_descriptors"], minimum=self._dim)
+            else:
+                self._dim = len(self.transform_one(np.zeros((64, 64, 3), np.uint8)))
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"feature set {name!r}: {error}") from error
 
     def __repr__(self) -> str:
         return f"FeatureExtractor({self.name!r}, {self.params!r})"
@@ -89,6 +93,8 @@ class FeatureExtractor:
 
     def transform(self, images: Iterable[np.ndarray]) -> np.ndarray:
         """Feature matrix (n, dim) float32; images are consumed one at a time."""
+        if self.bow is not None:
+            self.bow.n_words  # raises NotFittedError before any image is read
         rows = [self.transform_one(image) for image in images]
         if not rows:
             return np.zeros((0, self.dim), np.float32)

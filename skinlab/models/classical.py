@@ -9,6 +9,7 @@ Everything runs single-threaded (``n_jobs=1``): the stage is one process on a sh
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -27,7 +28,7 @@ DEFAULTS: dict[str, dict] = {
     "tree": {"max_depth": 8},
     "forest": {"n_estimators": 100, "max_depth": None},
     "svm": {"C": 1.0, "gamma": "scale"},
-    "hgb": {"learning_rate": 0.1, "max_depth": None, "max_iter": 100},
+    "hgb": {"learning_rate": 0.1, "max_depth": None, "max_iter": 50, "max_bins": 31},
     "mlp": {"hidden_layer_sizes": (128,), "alpha": 1e-4, "early_stopping": True, "max_iter": 200},
 }
 
@@ -55,12 +56,12 @@ _GRIDS: dict[str, list[dict]] = {
         {"C": 10.0, "gamma": 1e-3},
     ],
     "hgb": [
-        {"learning_rate": 0.1, "max_depth": None, "max_iter": 100},
-        {"learning_rate": 0.1, "max_depth": 3, "max_iter": 100},
-        {"learning_rate": 0.05, "max_depth": None, "max_iter": 200},
-        {"learning_rate": 0.2, "max_depth": 6, "max_iter": 100},
-        {"learning_rate": 0.05, "max_depth": 3, "max_iter": 200},
-        {"learning_rate": 0.2, "max_depth": None, "max_iter": 100},
+        {"learning_rate": 0.1, "max_depth": None, "max_iter": 50, "max_bins": 31},
+        {"learning_rate": 0.2, "max_depth": None, "max_iter": 50, "max_bins": 31},
+        {"learning_rate": 0.1, "max_depth": 3, "max_iter": 50, "max_bins": 31},
+        {"learning_rate": 0.05, "max_depth": None, "max_iter": 100, "max_bins": 31},
+        {"learning_rate": 0.2, "max_depth": 3, "max_iter": 50, "max_bins": 31},
+        {"learning_rate": 0.1, "max_depth": 6, "max_iter": 100, "max_bins": 63},
     ],
     "mlp": [
         {"hidden_layer_sizes": (128,), "alpha": 1e-4, "early_stopping": True, "max_iter": 200},
@@ -127,11 +128,14 @@ def build(name: str, seed: int, **hyper):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         # Trees need no scaling. Early stopping stays off so that results do not depend on
-        # an internal split of an already small training set.
+        # an internal split of an already small training set. Histogram building over ~500
+        # features dominates the time, hence few bins and few iterations by default
+        # (about 8 s single-threaded on 1000 x 500 with 7 classes).
         model = HistGradientBoostingClassifier(
             learning_rate=float(h["learning_rate"]),
             max_depth=_opt_int(h["max_depth"]),
             max_iter=int(h["max_iter"]),
+            max_bins=int(h["max_bins"]),
             class_weight="balanced",
             early_stopping=False,
             random_state=seed,
@@ -140,11 +144,14 @@ def build(name: str, seed: int, **hyper):
     else:  # mlp
         from sklearn.neural_network import MLPClassifier
 
+        # batch_size 64 instead of min(200, n): on a small training set the default gives one
+        # step per epoch and early stopping ends training before the net has learned anything.
         model = MLPClassifier(
             hidden_layer_sizes=tuple(int(u) for u in np.atleast_1d(h["hidden_layer_sizes"])),
             alpha=float(h["alpha"]),
             early_stopping=bool(h["early_stopping"]),
             max_iter=int(h["max_iter"]),
+            batch_size=64,
             random_state=seed,
         )
     return Pipeline([("scale", StandardScaler()), ("model", model)])
@@ -161,22 +168,46 @@ def grid(name: str, size: int) -> list[dict]:
     return [dict(c) for c in _GRIDS[name][: int(size)]]
 
 
-def predict_proba_full(pipeline, X, classes: Sequence[str] = CLASSES) -> np.ndarray:
+def predict_proba_full(
+    pipeline, X, classes: Sequence[str] = CLASSES, n_threads: int | None = 1
+) -> np.ndarray:
     """``predict_proba`` with one column per entry of ``classes``, in that order.
 
     A training split can lack a rare class (a few dermatofibromas fall in one split); the
     fitted model then has fewer columns. The missing classes get probability 0 so that every
-    model's output lines up with ``classification_report``.
+    model's output lines up with ``classification_report``. ``n_threads`` as in ``fit_balanced``.
     """
     classes = [str(c) for c in classes]
     fitted = [str(c) for c in pipeline.classes_]
     unknown = [c for c in fitted if c not in classes]
     if unknown:
         raise ValueError(f"model was trained on class {unknown[0]!r}, which is not in {classes}")
-    part = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
+    with _threads(n_threads):
+        part = np.asarray(pipeline.predict_proba(X), dtype=np.float64)
     full = np.zeros((part.shape[0], len(classes)), dtype=np.float64)
     full[:, [classes.index(c) for c in fitted]] = part
     return full
+
+
+def fit_balanced(pipeline, X, y, n_threads: int | None = 1):
+    """Fit ``pipeline``, giving an MLP balanced sample weights since it has no ``class_weight``.
+
+    The other models are balanced by ``build`` itself (KNN cannot be); this is the one place
+    the MLP gets the same treatment, so refit through it too. ``n_threads`` caps OpenMP and
+    BLAS threads (HistGradientBoosting and numpy otherwise take every core, and on a busy
+    2-core machine oversubscribed OpenMP ran 10x slower than one thread); ``None`` leaves
+    the libraries' defaults.
+    """
+    from sklearn.neural_network import MLPClassifier
+
+    params = {}
+    if isinstance(pipeline.steps[-1][1], MLPClassifier):
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        step = pipeline.steps[-1][0]
+        params[f"{step}__sample_weight"] = compute_sample_weight("balanced", np.asarray(y))
+    with _threads(n_threads):
+        return pipeline.fit(X, y, **params)
 
 
 def select_on_val(
@@ -188,15 +219,16 @@ def select_on_val(
     seed: int,
     grid_size: int,
     scorer: Callable[[np.ndarray, np.ndarray], float] = balanced_accuracy,
+    n_threads: int | None = 1,
 ):
     """Fit each candidate of ``grid(name, grid_size)`` on train and keep the best on val.
 
-    Predictions are the argmax of ``predict_proba`` (not ``predict``, which for an SVM can
-    disagree with its Platt probabilities), so the validation score matches what
-    ``classification_report`` will later say. Ties keep the earlier candidate (the default
-    first). Returns ``(pipeline, hyper, val_score, results)``: the winning pipeline, already
-    fitted on the training rows; its hyper-parameters; its score; and one
-    ``{"hyper", "val_score", "fit_seconds"}`` dict per candidate, in grid order.
+    Predictions are the argmax of ``predict_proba`` (not ``predict``), so the validation
+    score matches what ``classification_report`` will later say. Ties keep the earlier
+    candidate (the default first). Returns ``(pipeline, hyper, val_score, results)``: the
+    winning pipeline, already fitted on the training rows (through ``fit_balanced``); its
+    hyper-parameters; its score; and one ``{"hyper", "val_score", "fit_seconds"}`` dict per
+    candidate, in grid order (``hyper`` with tuples as lists, ready for JSON).
     """
     X_train, X_val = np.asarray(X_train), np.asarray(X_val)
     y_train, y_val = np.asarray(y_train).astype(str), np.asarray(y_val).astype(str)
@@ -204,35 +236,21 @@ def select_on_val(
         raise ValueError(f"X_train has {len(X_train)} rows but y_train has {len(y_train)} labels")
     if len(X_val) != len(y_val):
         raise ValueError(f"X_val has {len(X_val)} rows but y_val has {len(y_val)} labels")
+    candidates = grid(name, grid_size)
     best = None
     results = []
-    for hyper in grid(name, grid_size):
+    for hyper in candidates:
         start = time.perf_counter()
-        pipeline = fit_balanced(build(name, seed, **hyper), X_train, y_train)
+        pipeline = fit_balanced(build(name, seed, **hyper), X_train, y_train, n_threads)
         seconds = time.perf_counter() - start
-        y_pred = np.asarray(pipeline.classes_)[np.argmax(pipeline.predict_proba(X_val), axis=1)]
-        score = float(scorer(y_val, y_pred.astype(str)))
-        results.append({"hyper": _jsonable(hyper), "val_score": score, "fit_seconds": seconds})
+        with _threads(n_threads):
+            proba = pipeline.predict_proba(X_val)
+        y_pred = np.asarray(pipeline.classes_).astype(str)[np.argmax(proba, axis=1)]
+        score = float(scorer(y_val, y_pred))
+        results.append({"hyper": hyper_to_json(hyper), "val_score": score, "fit_seconds": seconds})
         if best is None or score > best[2]:
             best = (pipeline, hyper, score)
     return best[0], best[1], best[2], results
-
-
-def fit_balanced(pipeline, X, y):
-    """Fit ``pipeline``, giving an MLP balanced sample weights since it has no ``class_weight``.
-
-    The other models are balanced by ``build`` itself (KNN cannot be); this is the one place
-    the MLP gets the same treatment, so refit through it too.
-    """
-    from sklearn.neural_network import MLPClassifier
-
-    if isinstance(pipeline.steps[-1][1], MLPClassifier):
-        from sklearn.utils.class_weight import compute_sample_weight
-
-        step = pipeline.steps[-1][0]
-        weights = compute_sample_weight("balanced", np.asarray(y))
-        return pipeline.fit(X, y, **{f"{step}__sample_weight": weights})
-    return pipeline.fit(X, y)
 
 
 class CalibratedSVC(ClassifierMixin, BaseEstimator):
@@ -273,7 +291,15 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
             cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
             calibrated = CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False)
         else:
-            calibrated = CalibratedClassifierCV(FrozenEstimator(svc.fit(X, y)), method="sigmoid")
+            # One "fold" whose train and test parts are the whole set: the sigmoid is fitted
+            # on the frozen model's training decision values.
+            everything = np.arange(len(y))
+            calibrated = CalibratedClassifierCV(
+                FrozenEstimator(svc.fit(X, y)),
+                method="sigmoid",
+                cv=[(everything, everything)],
+                ensemble=False,
+            )
         self.calibrated_ = calibrated.fit(X, y)
         self.classes_ = self.calibrated_.classes_
         self.n_features_in_ = self.calibrated_.n_features_in_
@@ -286,6 +312,14 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+def _threads(n_threads: int | None):
+    if n_threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(n_threads))
+
+
 def _check_name(name: str) -> None:
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r} (valid: {', '.join(MODEL_NAMES)})")
@@ -295,5 +329,9 @@ def _opt_int(value) -> int | None:
     return None if value is None else int(value)
 
 
-def _jsonable(hyper: dict) -> dict:
+def hyper_to_json(hyper: dict) -> dict:
+    """Hyper-parameters as JSON/YAML writes them back (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in hyper.items()}
+
+
+_jsonable = hyper_to_json  # the name skinlab/baselines.py used first

@@ -349,9 +349,13 @@ def test_unknown_param_is_rejected():
         FeatureExtractor("hog", {"orientatons": 9})
 
 
-def test_bad_param_value_fails_at_construction():
-    with pytest.raises(ValueError, match="cells must divide 64"):
+def test_bad_param_value_fails_at_construction_naming_the_set():
+    with pytest.raises(ValueError, match="feature set 'hog': cells must divide 64"):
         FeatureExtractor("hog", {"cells": 7})
+    with pytest.raises(ValueError, match="feature set 'sift_bow': n_words must be an integer >= 2"):
+        FeatureExtractor("sift_bow", {"n_words": 0})
+    with pytest.raises(ValueError, match="feature set 'hsv_hist': bins must have 3"):
+        FeatureExtractor("hsv_hist", {"bins": [8, 8]})
 
 
 @pytest.mark.parametrize(
@@ -387,6 +391,8 @@ def test_sift_bow_extractor_needs_fit_and_pickles():
     assert extractor.needs_fit and not FeatureExtractor("lbp").needs_fit
     with pytest.raises(NotFittedError):
         extractor.transform_one(noise())
+    with pytest.raises(NotFittedError):
+        extractor.transform([])
     extractor.fit(textures())
     loaded = pickle.loads(pickle.dumps(extractor))
     np.testing.assert_array_equal(loaded.transform(textures()), extractor.transform(textures()))
