@@ -148,10 +148,11 @@ def offline_message(base_url: str, reason: object) -> str:
     return (
         f"Cannot reach {base_url} ({reason}). This machine appears to be offline, or the "
         "server is down. To work without network access: download HAM10000 by hand "
-        f"(https://doi.org/{DOI.removeprefix('doi:')}) on a machine that has it, lay it out as a "
-        "folder holding metadata.csv (HAM10000 columns plus `split`), images/<image_id>.jpg and "
-        "masks/<image_id>_segmentation.png, and set `download.source: folder` in params.yaml, "
-        "pointing at that folder."
+        f"(https://doi.org/{DOI.removeprefix('doi:')}) on a machine that has it, unzip it into "
+        "one folder (HAM10000_metadata.csv or metadata.csv beside the images, which may stay in "
+        "their part_1/part_2 folders; masks as <image_id>_segmentation.png), then set "
+        "`download.source: folder` and `download.folder.path: <that folder>` in params.yaml "
+        "(see data/folder/README.md)."
     )
 
 

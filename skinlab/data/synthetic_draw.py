@@ -154,7 +154,7 @@ def _new_canvas(rng, size: int, radius_frac: float, asymmetry: float, irregulari
 def _paint_base(cv: _Canvas, rng, centre_rgb, edge_rgb, mottle: float) -> None:
     """Base pigment: a radial blend from centre to edge with low-frequency mottling."""
     t = np.minimum(cv.rho, 1.0)
-    shade = 1.0 + mottle * smooth_noise(rng, (cv.size, cv.size), 6)
+    shade = 1.0 + mottle * smooth_noise(rng, (cv.size, cv.size), 6) + 0.03 * smooth_noise(rng, (cv.size, cv.size), 24)
     for plane, centre, edge in zip(cv.trans, _trans(centre_rgb), _trans(edge_rgb)):
         plane[...] = (centre + (edge - centre) * t) * shade
 
@@ -174,11 +174,12 @@ def _add_network(cv: _Canvas, rng, rgb, cell: float, jitter: float, strength: fl
     for i in range(3):
         angle = phase + i * 2 * np.pi / 3
         waves += np.cos(xs * np.float32(k * np.cos(angle)) + ys * np.float32(k * np.sin(angle)))
-    lines = _smoothstep(0.6, -0.6, waves)
-    weight = lines * _smoothstep(1.05, 0.75, cv.rho)
+    width = rng.uniform(-0.4, 0.3)  # line thickness: thin to broad
+    lines = _smoothstep(width + 0.6, width - 0.6, waves)
+    weight = lines * _smoothstep(1.05, 0.6, cv.rho)  # fading towards the periphery
     weight *= np.float32(strength)
-    if patchiness > 0:
-        weight *= np.clip(1.0 - patchiness + patchiness * smooth_noise(rng, (size, size), 5), 0.0, 1.0)
+    patchiness = max(patchiness, 0.25)
+    weight *= np.clip(1.0 - patchiness + patchiness * smooth_noise(rng, (size, size), 5), 0.0, 1.0)
     if where is not None:
         weight *= where
     _mix(cv, rgb, weight)
