@@ -42,6 +42,8 @@ class SyntheticParams(Section):
             raise ValueError("max_images_per_lesion must be >= min_images_per_lesion")
         if self.jpeg_quality_max < self.jpeg_quality_min:
             raise ValueError("jpeg_quality_max must be >= jpeg_quality_min")
+        if self.n_lesions < 7 * self.min_lesions_per_class:
+            raise ValueError("n_lesions must be >= 7 * min_lesions_per_class (every class gets its floor)")
         return self
 
 

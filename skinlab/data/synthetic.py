@@ -11,6 +11,7 @@ byte-identical output, and a larger `n_lesions` appends lesions without changing
 """
 
 import dataclasses
+import numbers
 from collections.abc import Iterator
 
 import cv2
@@ -65,6 +66,12 @@ class SyntheticConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            wanted = numbers.Real if field.type in (float, "float") else numbers.Integral
+            if isinstance(value, bool) or not isinstance(value, wanted):
+                kind = "a number" if wanted is numbers.Real else "an integer"
+                raise ValueError(f"SyntheticConfig.{field.name} must be {kind} (got {value!r})")
         checks = [
             ("n_lesions", self.n_lesions >= 1, ">= 1"),
             ("min_lesions_per_class", self.min_lesions_per_class >= 0, ">= 0"),
@@ -231,26 +238,48 @@ def _prepare(plan: LesionPlan, cfg: SyntheticConfig) -> _PreparedLesion:
     return _PreparedLesion(cv2.merge(planes + [template.coverage]), template.extent)
 
 
-def _pose(lesion: _PreparedLesion, cfg: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
-    """Affine matrix placing the template: random rotation, zoom and shift, lesion kept in frame."""
+def _pose(lesion: _PreparedLesion, cfg: SyntheticConfig,
+          rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Affine matrix placing the template (random rotation, zoom and shift, lesion kept in frame)
+    and the box (x0, y0, x1, y1) of the frame the lesion can cover."""
     half_w, half_h, margin = cfg.width / 2.0, cfg.height / 2.0, 3.0
     fit = (min(half_w, half_h) - margin) / lesion.extent
     zoom = min(rng.uniform(0.85, 1.2), fit)
     reach = lesion.extent * zoom
-    shift_x = rng.uniform(-1, 1) * min(half_w - margin - reach, 0.12 * cfg.width)
-    shift_y = rng.uniform(-1, 1) * min(half_h - margin - reach, 0.12 * cfg.height)
+    x = (cfg.width - 1) / 2.0 + rng.uniform(-1, 1) * min(half_w - margin - reach, 0.12 * cfg.width)
+    y = (cfg.height - 1) / 2.0 + rng.uniform(-1, 1) * min(half_h - margin - reach, 0.12 * cfg.height)
     centre = (lesion.layers.shape[0] - 1) / 2.0
     matrix = cv2.getRotationMatrix2D((centre, centre), rng.uniform(0.0, 360.0), zoom)
-    matrix[0, 2] += (cfg.width - 1) / 2.0 - centre + shift_x
-    matrix[1, 2] += (cfg.height - 1) / 2.0 - centre + shift_y
-    return matrix
+    matrix[:, 2] += (x - centre, y - centre)
+    box = (max(int(x - reach) - 2, 0), max(int(y - reach) - 2, 0),
+           min(int(x + reach) + 3, cfg.width), min(int(y + reach) + 3, cfg.height))
+    return matrix, box
 
 
-def _skin_texture(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Gentle mottling (brightness) and redness of the skin, both averaging out to no change,
-    so the skin keeps the tone recorded for it."""
-    fields = smooth_noise(rng, shape, 6, channels=2)
-    return 1.0 + 0.035 * fields[..., 0], 0.015 * fields[..., 1]
+def _low_frequency_light(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Everything smooth that multiplies the image: the skin's mottling, exposure, an uneven
+    gradient and the dark circular vignette (one factor, H x W), plus the skin's redness.
+
+    Both are computed on a coarse grid and enlarged: they are smooth, and it is 10x cheaper.
+    Mottling and redness average out to no change, so the skin keeps its recorded tone.
+    """
+    h, w = shape
+    low_w = max(w // 4, min(w, 64))
+    low_h = max(2, round(h * low_w / w))
+    fields = smooth_noise(rng, (low_h, low_w), 6, channels=2)
+    scale = w / low_w  # full-size pixels per coarse pixel
+    ys = (np.arange(low_h, dtype=np.float32)[:, None] + 0.5) * np.float32(scale) - h / 2.0
+    xs = (np.arange(low_w, dtype=np.float32)[None, :] + 0.5) * np.float32(scale) - w / 2.0
+    gx, gy = float(rng.normal(0.0, 0.08)), float(rng.normal(0.0, 0.08))
+    light = rng.uniform(0.96, 1.04) * (1.0 + (gx / w) * xs + (gy / h) * ys)
+    radius = rng.uniform(0.72, 1.0) * float(np.hypot(w, h)) / 2.0
+    cx, cy = float(rng.normal(0.0, 0.03 * w)), float(rng.normal(0.0, 0.03 * w))
+    vignette = np.clip((radius - np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2)) * (1.0 / (0.06 * w)), 0.0, 1.0)
+    vignette = 0.04 + 0.96 * vignette * vignette * (3.0 - 2.0 * vignette)
+    shading = (1.0 + 0.035 * fields[..., 0]) * light * vignette
+    redness = 0.015 * fields[..., 1]
+    return (cv2.resize(shading, (w, h), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(redness, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
 def _hair_shadow(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray | None:
@@ -303,22 +332,6 @@ def _add_bubbles(planes: list[np.ndarray], rng: np.random.Generator) -> None:
             box += rim * (0.97 - box)
 
 
-def _lighting(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Per-pixel light factor (H, W): exposure, an uneven gradient and the dark circular vignette."""
-    h, w = shape
-    ys = np.arange(h, dtype=np.float32)[:, None] - (h - 1) / 2.0
-    xs = np.arange(w, dtype=np.float32)[None, :] - (w - 1) / 2.0
-    gx, gy = float(rng.normal(0.0, 0.08)), float(rng.normal(0.0, 0.08))
-    exposure = rng.uniform(0.96, 1.04)
-    light = exposure * (1.0 + (gx / w) * xs + (gy / h) * ys)
-    radius = rng.uniform(0.72, 1.0) * float(np.hypot(w, h)) / 2.0
-    cx, cy = float(rng.normal(0.0, 0.03 * w)), float(rng.normal(0.0, 0.03 * w))
-    distance = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2)
-    vignette = np.clip((radius - distance) * (1.0 / (0.06 * w)), 0.0, 1.0)
-    vignette = 0.04 + 0.96 * vignette * vignette * (3.0 - 2.0 * vignette)
-    return light * vignette
-
-
 def _grain(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Sensor grain: uniform noise of a random strength (std 0.006..0.018 of full scale).
 
@@ -330,30 +343,35 @@ def _grain(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _photograph(lesion: _PreparedLesion, skin_rgb, cfg: SyntheticConfig,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One dermoscopic image of a lesion: RGB uint8 (H, W, 3) and its mask (0/255, H x W).
 
-    Works on one plane per channel: numpy broadcasts (H, W) against (H, W, 3) slowly.
+    Works on one plane per channel (numpy broadcasts (H, W) against (H, W, 3) slowly) and warps
+    the lesion into its box only: outside it the skin is left as it is.
     """
     shape = (cfg.height, cfg.width)
-    layers = cv2.warpAffine(lesion.layers, _pose(lesion, cfg, rng), (cfg.width, cfg.height),
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(1, 1, 1, 0))
-    mask = (layers[..., 3] > 0.5).astype(np.uint8) * np.uint8(255)
+    matrix, (x0, y0, x1, y1) = _pose(lesion, cfg, rng)
+    matrix[:, 2] -= (x0, y0)
+    layers = cv2.warpAffine(lesion.layers, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(1, 1, 1, 0))
+    mask = np.zeros(shape, np.uint8)
+    mask[y0:y1, x0:x1] = (layers[..., 3] > 0.5).astype(np.uint8) * np.uint8(255)
     tint = np.asarray(skin_rgb) * (1.0 + rng.normal(0.0, 0.01, 3))  # skin colour under this white balance
-    brightness, redness = _skin_texture(rng, shape)
-    planes = [layers[..., c] * np.float32(tint[c]) for c in range(3)]
+    planes = [np.full(shape, tint[c], np.float32) for c in range(3)]
+    for c, plane in enumerate(planes):
+        plane[y0:y1, x0:x1] *= layers[..., c]
+    shading, redness = _low_frequency_light(rng, shape)
     planes[0] *= 1.0 + redness
     planes[1] *= 1.0 - redness
-    hairs = _hair_shadow(rng, shape)
     _add_bubbles(planes, rng)
-    shading = brightness * _lighting(rng, shape)
+    hairs = _hair_shadow(rng, shape)
     if hairs is not None:
         shading *= 1.0 - hairs
     shading += _grain(rng, shape)
-    image = cv2.merge([plane * shading for plane in planes])
+    image = cv2.merge([cv2.convertScaleAbs(plane * shading, alpha=255.0) for plane in planes])
     if rng.random() < 0.3:  # slightly out of focus
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.0))
-    return cv2.convertScaleAbs(image, alpha=255.0), mask
+    return image, mask
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:

@@ -380,7 +380,7 @@ def draw_lesion(dx: str, rng: np.random.Generator, size: int) -> LesionTemplate:
     cv = _new_canvas(rng, size, radius, asymmetry, irregularity, elongation, softness)
     _DRAWERS[look](cv, rng)
     trans = np.clip(cv.trans, 0.05, 1.6).astype(np.float32)
-    ys, xs = np.nonzero(cv.coverage > 0.02)
+    ys, xs = np.nonzero(cv.coverage > 0.002)  # photographs leave the skin as it is beyond this
     centre = (size - 1) / 2.0
     extent = float(np.sqrt(((xs - centre) ** 2 + (ys - centre) ** 2).max())) if xs.size else 1.0
     return LesionTemplate(trans, cv.coverage.astype(np.float32), extent)

@@ -64,3 +64,8 @@ def test_every_leaf_of_the_repository_file_is_a_declared_key():
                 yield f"{prefix}{k}"
 
     assert set(leaves(data)) == set(leaves(dumped))
+
+
+def test_synthetic_floor_must_fit_in_the_lesion_count():
+    with pytest.raises(params.ParamsError, match=r"download.synthetic.*n_lesions must be >= 7 \* min_lesions_per_class"):
+        params.parse({"download": {"synthetic": {"n_lesions": 50, "min_lesions_per_class": 10}}})

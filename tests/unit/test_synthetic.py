@@ -59,6 +59,9 @@ def _by_lesion(images):
         ({"jpeg_quality_min": 0}, "jpeg_quality_min"),
         ({"jpeg_quality_min": 90, "jpeg_quality_max": 80}, "jpeg_quality_max"),
         ({"seed": -1}, "seed"),
+        ({"n_lesions": 10.5}, "n_lesions"),
+        ({"seed": True}, "seed"),
+        ({"dark_skin_fraction": "a lot"}, "dark_skin_fraction"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_key(changes, key):
