@@ -16,7 +16,7 @@ import pandas as pd
 
 from skinlab.data import dataset
 from skinlab.data.schema import CLASSES, MALIGNANT
-from skinlab.evaluation.classification import classification_report
+from skinlab.evaluation.classification import balanced_accuracy, bootstrap_ci, classification_report
 from skinlab.features.registry import FeatureExtractor
 from skinlab.models import classical
 from skinlab.params import TrainBaselines
@@ -68,6 +68,13 @@ def compute_features(name: str, cfg: TrainBaselines, seed: int, root: Path, fram
     return Features(extractor, X, time.perf_counter() - start)
 
 
+def balanced_accuracy_ci(y_true: np.ndarray, proba: np.ndarray, lesions: np.ndarray, seed: int) -> list:
+    """95% interval of test balanced accuracy, redrawing whole lesions (small test sets vary a lot)."""
+    predicted = np.asarray(CLASSES)[np.argmax(proba, axis=1)]
+    low, high = bootstrap_ci(y_true, predicted, balanced_accuracy, n_boot=500, seed=seed, groups=lesions)
+    return [low, high]
+
+
 def fit_pair(features: Features, model: str, labels: dict[str, np.ndarray], cfg: TrainBaselines, seed: int) -> PairResult:
     X = features.X
     pipeline, hyper, val_score, grid = classical.select_on_val(
@@ -75,6 +82,7 @@ def fit_pair(features: Features, model: str, labels: dict[str, np.ndarray], cfg:
     )
     proba = classical.predict_proba_full(pipeline, X["test"], CLASSES)
     report = classification_report(labels["test"], proba, CLASSES)
+    report["balanced_accuracy_ci95"] = balanced_accuracy_ci(labels["test"], proba, labels["test_lesions"], seed)
     return PairResult(features.extractor.name, model, hyper, val_score, report, proba, pipeline, grid, features.extractor)
 
 
@@ -82,6 +90,7 @@ def summary(result: PairResult) -> dict:
     """The per-pair entry of metrics/train_baselines.json."""
     report = result.test_report
     test = {key: report[key] for key in HEADLINE}
+    test["balanced_accuracy_ci95"] = report["balanced_accuracy_ci95"]
     test["melanoma_sensitivity"] = report["melanoma"]["sensitivity"]
     test["melanoma_specificity"] = report["melanoma"]["specificity"]
     test["per_class_recall"] = {dx: report["per_class"][dx]["recall"] for dx in CLASSES}

@@ -100,6 +100,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    swap_dir(tmp, path)
+
+
+def swap_dir(tmp: Path, path: Path) -> None:
+    """Replace `path` by the finished directory `tmp`, so a complete folder is always in place."""
     old = path.with_name(path.name + ".old")
     if old.exists():
         shutil.rmtree(old)

@@ -9,12 +9,15 @@ from pathlib import Path
 
 from skinlab import io
 
-COLUMNS = (("val_balanced_accuracy", "val bal. acc."), ("balanced_accuracy", "bal. acc."), ("accuracy", "acc."),
+COLUMNS = (("val_balanced_accuracy", "val bal. acc."), ("balanced_accuracy", "bal. acc."),
+           ("balanced_accuracy_ci95", "95% CI (lesion bootstrap)"), ("accuracy", "acc."),
            ("macro_f1", "macro-F1"), ("macro_auc_ovr", "macro AUC"), ("melanoma_sensitivity", "mel sens."),
            ("melanoma_specificity", "mel spec."), ("malignant_auc", "malignant AUC"))
 
 
 def _cell(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "n/a" if None in value else f"{value[0]:.2f}-{value[1]:.2f}"
     return "n/a" if value is None else f"{value:.3f}"
 
 

@@ -37,7 +37,7 @@ def write_plots(best, results, test_frame, out: Path) -> None:
              "test_balanced_accuracy": r.test_report["balanced_accuracy"]} for r in results]
     io.write_json(out / "comparison.json", rows)
     plots.save_bar_png([r["pair"] for r in rows], [r["test_balanced_accuracy"] for r in rows], out / "comparison.png",
-                       "balanced accuracy on test, every (features, model) pair", "balanced accuracy")
+                       "test balanced accuracy per pair", "balanced accuracy")
     io.write_json(out / "roc_malignant.json", baselines.malignant_roc_rows(y_test, best.test_proba))
     plots.save_roc_png(list(y_test), best.test_proba, CLASSES, out / "roc.png", f"ROC one-vs-rest, {title}")
 
@@ -51,6 +51,7 @@ def main(argv=None) -> None:
         with tracking.stage_run("train_baselines", {"base": cfg.base, "train_baselines": tb}) as run:
             frames = {split: dataset.read_index(args.data, split) for split in SPLITS}
             labels = {split: dataset.labels(frame) for split, frame in frames.items()}
+            labels["test_lesions"] = frames["test"]["lesion_id"].to_numpy()
             results = []
             for name in tb.features:
                 features = baselines.compute_features(name, tb, cfg.base.seed, Path(args.data), frames)

@@ -1,7 +1,6 @@
 """Shared fixtures: tests never reach the network, and MLflow writes to a throw-away store."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 import shutil
 import zipfile
@@ -28,7 +27,9 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import requests
 
+from skinlab import io as skio
 from skinlab.data.download_http import USER_AGENT, DownloadError, download_file, verify_file
+from skinlab.data.raw import InputError
 from skinlab.data.schema import CLASSES, HAM_COLUMNS
 
 __all__ = ["DEFAULT_BASE_URL", "DOI", "DownloadError", "OfflineError", "download_file", "fetch_ham10000"]
@@ -333,7 +334,7 @@ def write_lock(lock_path: Path, files: dict[str, RemoteFile], lock: dict[str, di
     if merged == lock and lock_path.exists():
         return
     content = {"doi": DOI, "files": dict(sorted(merged.items()))}
-    _write_text_atomic(lock_path, json.dumps(content, indent=2, sort_keys=True) + "\n")
+    skio.write_text(lock_path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def _cached_files_from_lock(lock: dict[str, dict], roles: dict, cache_dir: Path) -> dict[str, RemoteFile] | None:
@@ -380,7 +381,7 @@ def build_layout(paths: dict[str, Path], out_dir: Path, *, include_test: bool = 
         test[SPLIT_COLUMN] = "test"
         overlap = sorted(set(test["image_id"]) & set(metadata["image_id"]))
         if overlap:
-            raise ValueError(
+            raise InputError(
                 f"{paths['test_ground_truth'].name}: {len(overlap)} test image(s) also appear in "
                 f"{paths['metadata'].name}, e.g. {', '.join(overlap[:5])}"
             )
@@ -392,12 +393,12 @@ def build_layout(paths: dict[str, Path], out_dir: Path, *, include_test: bool = 
     on_disk = {p.stem for p in images.iterdir()}
     absent = [image_id for image_id in combined["image_id"] if image_id not in on_disk]
     if absent:
-        raise ValueError(
+        raise InputError(
             f"{len(absent)} image(s) listed in the metadata are in none of the archives, "
             f"e.g. {', '.join(absent[:5])}"
         )
     combined.to_csv(tmp / "metadata.csv", index=False)
-    _swap_dir(tmp, out_dir)
+    skio.swap_dir(tmp, out_dir)
     return out_dir
 
 
@@ -405,7 +406,7 @@ def check_member_name(archive: Path, name: str) -> None:
     """Reject absolute paths and ``..`` in a zip member, whatever we later do with it."""
     posix = name.replace("\\", "/")
     if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix) or ".." in PurePosixPath(posix).parts:
-        raise ValueError(f"{archive.name}: unsafe member {name!r} (absolute path or '..'); refusing to unpack")
+        raise InputError(f"{archive.name}: unsafe member {name!r} (absolute path or '..'); refusing to unpack")
 
 
 def extract_flat(archive: Path, dest_dir: Path, *, suffixes: tuple[str, ...]) -> list[str]:
@@ -418,7 +419,7 @@ def extract_flat(archive: Path, dest_dir: Path, *, suffixes: tuple[str, ...]) ->
     try:
         bundle = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as err:
-        raise ValueError(f"{archive}: not a valid zip archive ({err})") from err
+        raise InputError(f"{archive}: not a valid zip archive ({err})") from err
     with bundle:
         infos = bundle.infolist()
         for info in infos:
@@ -431,7 +432,7 @@ def extract_flat(archive: Path, dest_dir: Path, *, suffixes: tuple[str, ...]) ->
                 continue
             target = dest_dir / parts[-1]
             if target.exists():
-                raise ValueError(f"{archive.name}: {info.filename!r} duplicates an image already unpacked ({target.name})")
+                raise InputError(f"{archive.name}: {info.filename!r} duplicates an image already unpacked ({target.name})")
             with bundle.open(info) as source, open(target, "wb") as sink:
                 shutil.copyfileobj(source, sink, 1 << 20)
             written.append(parts[-1])
@@ -446,7 +447,7 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{Path(path).name}: cannot parse as a table ({err})") from err
+        raise InputError(f"{Path(path).name}: cannot parse as a table ({err})") from err
     table.columns = [str(c).strip() for c in table.columns]
     return table.apply(lambda column: column.str.strip())
 
@@ -455,7 +456,7 @@ def read_ham_metadata(path: Path) -> pd.DataFrame:
     table = read_table(path)
     missing = [c for c in HAM_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{path.name}: missing column(s) {missing}; columns found: {list(table.columns)}")
+        raise InputError(f"{path.name}: missing column(s) {missing}; columns found: {list(table.columns)}")
     table["dx"] = table["dx"].str.lower()
     _check_rows(path, table)
     return table
@@ -473,7 +474,7 @@ def read_test_ground_truth(path: Path) -> pd.DataFrame:
     elif "image" in table.columns and set(ISIC_ONE_HOT) <= set(table.columns):
         table = _from_one_hot(path, table)
     else:
-        raise ValueError(
+        raise InputError(
             f"{path.name}: expected HAM columns (image_id, dx, ...) or ISIC one-hot columns "
             f"(image, {', '.join(ISIC_ONE_HOT)}); columns found: {list(table.columns)}"
         )
@@ -486,11 +487,11 @@ def _from_one_hot(path: Path, table: pd.DataFrame) -> pd.DataFrame:
     try:
         values = table[codes].astype(float)
     except ValueError as err:
-        raise ValueError(f"{path.name}: one-hot columns {codes} must hold numbers ({err})") from err
+        raise InputError(f"{path.name}: one-hot columns {codes} must hold numbers ({err})") from err
     valid = ((values == 1.0).sum(axis=1) == 1) & (values.sum(axis=1) == 1.0)
     if not valid.all():
         first = int(valid.to_numpy().argmin())
-        raise ValueError(
+        raise InputError(
             f"{path.name}: row {first + 2} ({table['image'].iloc[first]}) must have exactly one of "
             f"{codes} set to 1 and the others to 0"
         )
@@ -511,31 +512,14 @@ def _from_one_hot(path: Path, table: pd.DataFrame) -> pd.DataFrame:
 
 def _check_rows(path: Path, table: pd.DataFrame) -> None:
     if table.empty:
-        raise ValueError(f"{path.name}: no rows")
+        raise InputError(f"{path.name}: no rows")
     for row, (image_id, dx) in enumerate(zip(table["image_id"], table["dx"]), start=2):
         if not image_id:
-            raise ValueError(f"{path.name}: row {row} has an empty image_id")
+            raise InputError(f"{path.name}: row {row} has an empty image_id")
         if dx not in CLASSES:
-            raise ValueError(f"{path.name}: row {row} ({image_id}) has dx {dx!r}, not one of {list(CLASSES)}")
+            raise InputError(f"{path.name}: row {row} ({image_id}) has dx {dx!r}, not one of {list(CLASSES)}")
     duplicated = table["image_id"][table["image_id"].duplicated()]
     if not duplicated.empty:
-        raise ValueError(f"{path.name}: image_id {duplicated.iloc[0]!r} appears more than once")
+        raise InputError(f"{path.name}: image_id {duplicated.iloc[0]!r} appears more than once")
 
 
-def _swap_dir(tmp: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``tmp`` so that a complete folder is always in place."""
-    old = out_dir.with_name(out_dir.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

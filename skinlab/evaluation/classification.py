@@ -150,8 +150,12 @@ def bootstrap_ci(
     n_boot: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    groups: Sequence | None = None,
 ) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval of ``metric_fn(y_true, y_pred_or_proba)``.
+
+    With ``groups`` (e.g. lesion ids) whole groups are redrawn, not single rows: images of one
+    lesion are not independent, and a row bootstrap would make the interval too narrow.
 
     Small groups (a rare skin type, a rare site) give metrics with wide uncertainty; the
     interval makes that visible. Samples are redrawn with replacement, rows of
@@ -173,9 +177,18 @@ def bootstrap_ci(
         )
     rng = np.random.default_rng(seed)
     n = len(y_true)
+    members = None
+    if groups is not None:
+        if len(groups) != n:
+            raise ValueError(f"bootstrap_ci: groups has {len(groups)} entries for {n} samples")
+        _, codes = np.unique(np.asarray(groups), return_inverse=True)
+        members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
     values = []
     for _ in range(int(n_boot)):
-        idx = rng.integers(0, n, size=n)
+        if members is None:
+            idx = rng.integers(0, n, size=n)
+        else:
+            idx = np.concatenate([members[g] for g in rng.integers(0, len(members), size=len(members))])
         value = metric_fn(y_true[idx], scores[idx])
         if value is not None and np.isfinite(value):
             values.append(float(value))

@@ -1,7 +1,5 @@
 import json
-import shutil
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest

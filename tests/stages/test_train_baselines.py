@@ -3,10 +3,18 @@ import json
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 
 from skinlab import io
 from skinlab.data.schema import CLASSES
 from stages import train_baselines
+
+
+@pytest.fixture(scope="module")
+def trained(small_pipeline, tmp_path_factory):
+    """One run of the stage shared by the tests below: (output folder, metrics)."""
+    out = tmp_path_factory.mktemp("train_baselines")
+    return out, run(small_pipeline, out)
 
 
 def run(paths, tmp_path):
@@ -16,8 +24,8 @@ def run(paths, tmp_path):
     return json.loads((tmp_path / "tb.json").read_text())
 
 
-def test_stage_trains_every_pair_and_beats_chance(small_pipeline, tmp_path):
-    metrics = run(small_pipeline, tmp_path)
+def test_stage_trains_every_pair_and_beats_chance(trained):
+    tmp_path, metrics = trained
     assert set(metrics["pairs"]) == {"hsv_hist+logreg", "hsv_hist+forest", "lbp+logreg", "lbp+forest"}
     best = metrics["best"]
     # The best pair is the one with the highest val balanced accuracy, never chosen on test.
@@ -35,8 +43,8 @@ def test_stage_trains_every_pair_and_beats_chance(small_pipeline, tmp_path):
     assert len(confusion) == best["test_report"]["n"]
 
 
-def test_saved_model_reproduces_saved_predictions(small_pipeline, tmp_path):
-    run(small_pipeline, tmp_path)
+def test_saved_model_reproduces_saved_predictions(small_pipeline, trained):
+    tmp_path, _ = trained
     bundle = joblib.load(tmp_path / "models" / "best.joblib")
     assert "not a medical device" in bundle["disclaimer"].lower()
     predictions = pd.read_csv(tmp_path / "models" / "test_predictions.csv", dtype={"image_id": str})
@@ -50,3 +58,10 @@ def test_saved_model_reproduces_saved_predictions(small_pipeline, tmp_path):
     for dx in CLASSES:
         assert abs(full.get(dx, 0.0) - predictions.loc[0, f"p_{dx}"]) < 1e-5
     assert np.allclose(predictions[[f"p_{dx}" for dx in CLASSES]].sum(axis=1), 1, atol=1e-4)
+
+
+def test_every_pair_carries_a_lesion_bootstrap_interval(trained):
+    _, metrics = trained
+    for pair in metrics["pairs"].values():
+        low, high = pair["test"]["balanced_accuracy_ci95"]
+        assert low <= pair["test"]["balanced_accuracy"] <= high and high - low > 0

@@ -243,3 +243,18 @@ def test_bootstrap_ci_on_probabilities_and_undefined_metric():
         bootstrap_ci(y, proba, auc, n_boot=0)
     with pytest.raises(ValueError, match="8 samples but y_pred_or_proba has 7"):
         bootstrap_ci(y, proba[:7], auc)
+
+
+def test_group_bootstrap_redraws_whole_groups_and_is_wider_for_correlated_rows():
+    from skinlab.evaluation.classification import accuracy, bootstrap_ci
+
+    # 20 lesions with 10 identical images each: each lesion is all right or all wrong.
+    y_true = np.array(["nv"] * 200)
+    y_pred = np.array(["nv" if (i // 10) % 2 == 0 else "mel" for i in range(200)])
+    groups = [f"L{i // 10}" for i in range(200)]
+    rows = bootstrap_ci(y_true, y_pred, accuracy, n_boot=500, seed=1)
+    lesions = bootstrap_ci(y_true, y_pred, accuracy, n_boot=500, seed=1, groups=groups)
+    assert rows[0] < 0.5 < rows[1] and lesions[0] < 0.5 < lesions[1]
+    assert (lesions[1] - lesions[0]) > 2 * (rows[1] - rows[0])
+    with pytest.raises(ValueError, match="groups has 3 entries"):
+        bootstrap_ci(y_true, y_pred, accuracy, groups=["a", "b", "c"])
