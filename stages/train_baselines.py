@@ -21,15 +21,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def data_source(raw_metrics: Path) -> str:
+    return io.read_json(raw_metrics).get("source", "unknown") if raw_metrics.exists() else "unknown"
+
+
 def trained_on(raw_metrics: Path, frames: dict) -> str:
-    source = io.read_json(raw_metrics).get("source", "unknown") if raw_metrics.exists() else "unknown"
+    source = data_source(raw_metrics)
     counts = ", ".join(f"{split} {len(frame)}" for split, frame in frames.items())
     return f"data source '{source}' (images: {counts}; train includes augmented copies)"
 
 
-def write_plots(best, results, test_frame, out: Path) -> None:
+def write_plots(best, results, test_frame, out: Path, source: str) -> None:
     y_test = dataset.labels(test_frame)
-    title = f"best baseline {best.name} (test split)"
+    title = f"best baseline {best.name}, trained on '{source}' data (test split)"
     predicted = [CLASSES[i] for i in best.test_proba.argmax(axis=1)]
     io.write_json(out / "confusion.json", classification.confusion_rows(list(y_test), predicted))
     plots.save_confusion_png(best.test_report["confusion_matrix"], CLASSES, out / "confusion.png", title)
@@ -37,7 +41,7 @@ def write_plots(best, results, test_frame, out: Path) -> None:
              "test_balanced_accuracy": r.test_report["balanced_accuracy"]} for r in results]
     io.write_json(out / "comparison.json", rows)
     plots.save_bar_png([r["pair"] for r in rows], [r["test_balanced_accuracy"] for r in rows], out / "comparison.png",
-                       "test balanced accuracy per pair", "balanced accuracy")
+                       f"test balanced accuracy per pair ('{source}' data)", "balanced accuracy")
     io.write_json(out / "roc_malignant.json", baselines.malignant_roc_rows(y_test, best.test_proba))
     plots.save_roc_png(list(y_test), best.test_proba, CLASSES, out / "roc.png", f"ROC one-vs-rest, {title}")
 
@@ -77,7 +81,7 @@ def main(argv=None) -> None:
                 "pairs": {r.name: baselines.summary(r) for r in results},
                 "trained_on": bundle["trained_on"],
             }
-            write_plots(best, results, frames["test"], Path(args.plots))
+            write_plots(best, results, frames["test"], Path(args.plots), data_source(Path(args.raw_metrics)))
             io.write_json(args.metrics, metrics)
             run.log_metrics({"best": metrics["best"]["test"], "best_val_balanced_accuracy": best.val_balanced_accuracy})
             log.info("best pair %s: val bacc %.3f, test bacc %.3f", best.name, best.val_balanced_accuracy,

@@ -87,3 +87,24 @@ def test_bad_transform_param_fails_before_work(small_pipeline, tmp_path, capsys)
                       "--out", str(tmp_path / "out"), "--metrics", str(tmp_path / "a.json"), "--plots", str(tmp_path / "p")])
     assert "augment.transforms.hflip" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_preprocessing_is_applied_to_every_split_identically(small_pipeline, tmp_path):
+    from skinlab import params as params_module
+    from skinlab.data import prepare
+
+    paths = small_pipeline
+    config = {**SMALL, "augment": {**SMALL["augment"], "preprocess": {"hair_removal": True, "color_constancy": True}}}
+    params = write_params(tmp_path / "params.yaml", **config)
+    out = tmp_path / "pre"
+    augment.main(["--params", str(params), "--raw", str(paths["raw"]), "--split", str(paths["split"]), "--out", str(out),
+                  "--metrics", str(tmp_path / "a.json"), "--plots", str(tmp_path / "p")])
+    cfg = params_module.load(params)
+    for split in ("val", "test"):
+        source = pd.read_csv(paths["split"] / f"{split}.csv", dtype=str, keep_default_na=False)
+        written = pd.read_csv(out / f"{split}.csv", dtype=str, keep_default_na=False)
+        row = source.iloc[0].to_dict()
+        expected, _ = prepare.load_preprocessed(paths["raw"], row, cfg.augment, 32)
+        assert np.array_equal(io.read_image(out / written["image"].iloc[0]), expected)
+        plain = io.read_image(paths["augmented"] / written["image"].iloc[0])
+        assert not np.array_equal(plain, expected)  # the preprocessing did change the image
