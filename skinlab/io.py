@@ -170,7 +170,9 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_mask(path: str | Path) -> np.ndarray:
     """Read a binary mask as uint8 0/255 (any non-zero pixel is lesion)."""
     path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8) if path.exists() else np.empty(0, np.uint8)
+    if not path.is_file():
+        raise MaskError(f"{path}: mask file not found")
+    data = np.fromfile(path, dtype=np.uint8)
     mask = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if mask is None:
         raise MaskError(f"{path}: cannot decode mask")

@@ -50,13 +50,12 @@ class SyntheticParams(Section):
 class Ham10000Params(Section):
     base_url: str = "https://dataverse.harvard.edu"
     include_test: bool = True
-    cache_dir: str = "data/downloads"
     retries: int = Field(3, ge=0, le=20)
     timeout: float = Field(60.0, gt=0)
 
 
 class FolderParams(Section):
-    path: str = "../shared/data/ham10000-sample70"
+    path: str = "data/folder"
 
 
 class Download(Section):
@@ -68,8 +67,8 @@ class Download(Section):
 
 
 class Split(Section):
-    val_fraction: float = Field(0.15, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    val_fraction: float = Field(0.15, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.15, gt=0.0, lt=1.0)
     use_given_split: bool = True
 
     @model_validator(mode="after")
@@ -111,7 +110,7 @@ class Augment(Section):
     transforms: Transforms = Transforms()
     balance: Literal["none", "oversample"] = "oversample"
     # Each class is oversampled up to this many training images ("max": the largest class).
-    balance_target: Union[Literal["max"], int] = "max"
+    balance_target: Union[Literal["max"], int] = 300
     augment_originals: bool = False
     preview_per_class: int = Field(4, ge=1, le=16)
 
@@ -129,7 +128,7 @@ MODEL_NAMES = ("knn", "logreg", "tree", "forest", "svm", "hgb", "mlp")
 class TrainBaselines(Section):
     features: tuple[Literal[FEATURE_SET_NAMES], ...] = FEATURE_SET_NAMES
     models: tuple[Literal[MODEL_NAMES], ...] = MODEL_NAMES
-    grid_size: int = Field(3, ge=1, le=50)
+    grid_size: int = Field(2, ge=1, le=20)
     pixels_size: int = Field(16, ge=4, le=64)
     hog_cells: Literal[1, 2, 4, 8, 16] = 4
     bow_words: int = Field(64, ge=4, le=1024)
@@ -138,6 +137,11 @@ class TrainBaselines(Section):
     def _nonempty(self):
         if not self.features or not self.models:
             raise ValueError("features and models must each name at least one entry")
+        for key in ("features", "models"):
+            names = getattr(self, key)
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"{key} lists {', '.join(repeated)} more than once")
         return self
 
 
@@ -158,6 +162,8 @@ def _format(error: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key '{key}'")
         elif item["type"] == "missing":
             lines.append(f"{source}: {key} is required")
+        elif isinstance(got, dict):  # a rule across several keys of one section
+            lines.append(f"{source}: {key or '(top level)'}: {item['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"{source}: {key or '(top level)'} {item['msg']} (got {got!r})")
     return "\n".join(lines)

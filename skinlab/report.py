@@ -22,11 +22,11 @@ def _cell(value) -> str:
 
 
 def baseline_table(metrics: dict) -> str:
-    """One row per (features, model) pair, test-split figures, best pair (chosen on val) in bold."""
+    """One row per (features, model) pair, ranked on val (how the pipeline chooses), test figures beside."""
     best = f"{metrics['best']['features']}+{metrics['best']['model']}"
     lines = ["| features | model | " + " | ".join(title for _, title in COLUMNS) + " |",
              "|---|---|" + "---:|" * len(COLUMNS)]
-    pairs = sorted(metrics["pairs"].items(), key=lambda item: -(item[1]["test"]["balanced_accuracy"] or 0))
+    pairs = sorted(metrics["pairs"].items(), key=lambda item: -(item[1]["val_balanced_accuracy"] or 0))
     for name, pair in pairs:
         values = {"val_balanced_accuracy": pair["val_balanced_accuracy"], **pair["test"]}
         mark = "**" if name == best else ""

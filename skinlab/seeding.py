@@ -1,7 +1,6 @@
 """One seed for Python, NumPy and (when loaded) TensorFlow, so a stage reruns identically."""
 from __future__ import annotations
 
-import os
 import random
 import sys
 
@@ -9,7 +8,6 @@ import numpy as np
 
 
 def set_all(seed: int) -> None:
-    os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
     if "tensorflow" in sys.modules:  # never import TensorFlow just to seed it

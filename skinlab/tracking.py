@@ -103,6 +103,16 @@ class StageRun:
             yield self
 
 
+def _ensure_experiment(mlflow, default_store: bool) -> None:
+    """With the default store, artifacts go to <repo>/mlruns, never into a DVC temporary copy."""
+    if default_store and mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        try:
+            mlflow.create_experiment(EXPERIMENT, artifact_location=(repo_root() / "mlruns").as_uri())
+        except mlflow.exceptions.MlflowException:
+            pass  # created meanwhile by a parallel run
+    mlflow.set_experiment(EXPERIMENT)
+
+
 @contextlib.contextmanager
 def stage_run(name: str, params=None, tags: dict | None = None) -> Iterator[StageRun]:
     """Open one MLflow run named after the stage, with its params logged."""
@@ -112,8 +122,9 @@ def stage_run(name: str, params=None, tags: dict | None = None) -> Iterator[Stag
     import mlflow
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    default_store = not os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri())  # note: MLflow also exports it as MLFLOW_TRACKING_URI
+    _ensure_experiment(mlflow, default_store)
     with mlflow.start_run(run_name=name, tags={"stage": name, **(tags or {})}):
         if params is not None:
             mlflow.log_params(flatten(params))

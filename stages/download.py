@@ -10,7 +10,7 @@ from skinlab.data import acquire, explore, raw
 def parse_args(argv=None):
     parser = cli.parser(__doc__)
     parser.add_argument("--out", default="data/raw")
-    parser.add_argument("--downloads", default=None, help="download cache (default: download.ham10000.cache_dir)")
+    parser.add_argument("--downloads", default="data/downloads", help="download cache, kept between runs")
     parser.add_argument("--metrics", default="metrics/download.json")
     parser.add_argument("--plots", default="plots/download")
     return parser.parse_args(argv)
@@ -21,7 +21,7 @@ def main(argv=None) -> None:
     with cli.stage("download"):
         cfg = params.load(args.params)
         seeding.set_all(cfg.base.seed)
-        downloads = Path(args.downloads or cfg.download.ham10000.cache_dir)
+        downloads = Path(args.downloads)
         downloads.mkdir(parents=True, exist_ok=True)
         with tracking.stage_run("download", {"base": cfg.base, "download": cfg.download}) as run:
             metrics = acquire.acquire(cfg.download, cfg.base.seed, Path(args.out), downloads)

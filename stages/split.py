@@ -24,6 +24,7 @@ def main(argv=None) -> None:
         with tracking.stage_run("split", {"base": cfg.base, "split": cfg.split}) as run:
             frame = raw.read_metadata(args.raw)
             sides = split.make_split(frame, cfg.split.val_fraction, cfg.split.test_fraction, cfg.base.seed, cfg.split.use_given_split)
+            split.check_not_empty(sides)
             metrics = split.split_metrics(frame, sides)
             if metrics["lesions_crossing_splits"]:
                 log.warning("%d lesion(s) cross splits in the given split column", metrics["lesions_crossing_splits"])

@@ -28,16 +28,24 @@ def synthetic_items(cfg: Download, seed: int) -> Iterator[tuple[dict, bytes, str
 
 
 def folder_items(good: list[dict], problems: list[Problem]) -> Iterator[tuple[dict, bytes, str, str, object]]:
-    """Read each image and mask once; unreadable ones become problems, not crashes."""
+    """Read each image and mask once; an unreadable image becomes a problem, not a crash.
+
+    A bad mask is optional data: it is reported, and the image goes on without it.
+    """
     for record in good:
         path, mask_path = record["_image_path"], record["_mask_path"]
         clean = {key: value for key, value in record.items() if not key.startswith("_")}
         try:
             data = path.read_bytes()
-            mask = io.read_mask(mask_path) if mask_path is not None else None
-        except (OSError, io.ImageError) as error:
-            problems.append(Problem(_kind(error), str(path), str(error)))
+        except OSError as error:
+            problems.append(Problem("corrupt_image", str(path), f"cannot read: {error}"))
             continue
+        mask = None
+        if mask_path is not None:
+            try:
+                mask = io.read_mask(mask_path)
+            except io.MaskError as error:
+                problems.append(Problem("bad_mask", str(mask_path), str(error).removeprefix(f"{mask_path}: ")))
         yield clean, data, path.suffix, str(path), mask
 
 
@@ -45,12 +53,11 @@ def write_items(items: Iterable, writer: RawWriter, problems: list[Problem]) -> 
     for record, data, ext, name, mask in items:
         try:
             writer.add(record, data, ext, name, mask)
+        except io.MaskError as error:
+            problems.append(Problem("bad_mask", name, str(error).removeprefix(f"{name}: ")))
+            write_items([(record, data, ext, name, None)], writer, problems)
         except io.ImageError as error:
-            problems.append(Problem(_kind(error), name, str(error).removeprefix(f"{name}: ")))
-
-
-def _kind(error: Exception) -> str:
-    return "bad_mask" if isinstance(error, io.MaskError) else "corrupt_image"
+            problems.append(Problem("corrupt_image", name, str(error).removeprefix(f"{name}: ")))
 
 
 def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dict:

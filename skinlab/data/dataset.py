@@ -26,8 +26,9 @@ def read_index(root: str | Path, split: str) -> pd.DataFrame:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
     unknown = frame.index[~frame["dx"].isin(CLASSES)]
     if len(unknown):
-        first = unknown[0]
-        raise InputError(f"{path}: row {first + 2} has unknown dx {frame.loc[first, 'dx']!r} (known: {', '.join(CLASSES)})")
+        rows = ", ".join(f"row {i + 2} ({frame.loc[i, 'dx']!r})" for i in unknown[:20])
+        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+        raise InputError(f"{path}: unknown dx at {rows}{more} (known: {', '.join(CLASSES)})")
     return frame
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -33,25 +34,26 @@ def find_metadata(root: Path) -> Path:
     raise InputError(f"{root}: no metadata file; expected one of {', '.join(METADATA_NAMES)}")
 
 
-def index_files(root: Path) -> tuple[dict[str, Path], dict[str, Path], list[Problem]]:
-    """Map image_id -> image path and image_id -> mask path, searching nested folders."""
-    images: dict[str, Path] = {}
-    masks: dict[str, Path] = {}
-    problems = []
+def index_files(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """Map image_id -> image files and image_id -> mask files, searching nested folders.
+
+    Names are compared in Unicode NFC, so a file named on macOS (NFD) matches the id typed in
+    the table. More than one file per id is reported by `records` only for ids it needs.
+    """
+    images: dict[str, list[Path]] = {}
+    masks: dict[str, list[Path]] = {}
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(files):
-            stem, ext = os.path.splitext(name)
+            stem, ext = os.path.splitext(unicodedata.normalize("NFC", name))
             if ext.lower() not in IMAGE_EXTENSIONS:
                 continue
             path = Path(folder) / name
             if stem.endswith(MASK_SUFFIX):
-                masks[stem[: -len(MASK_SUFFIX)]] = path
-            elif stem in images:
-                problems.append(Problem("duplicate_file", str(path), f"a second file for image_id {stem} (first: {images[stem]})"))
+                masks.setdefault(stem[: -len(MASK_SUFFIX)], []).append(path)
             else:
-                images[stem] = path
-    return images, masks, problems
+                images.setdefault(stem, []).append(path)
+    return images, masks
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -66,6 +68,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: missing required column(s) {', '.join(missing)}; found {', '.join(frame.columns)}")
     for column in frame.columns:
         frame[column] = frame[column].str.strip()
+    frame["image_id"] = frame["image_id"].map(lambda value: unicodedata.normalize("NFC", value))
     frame["dx"] = frame["dx"].str.lower()
     return frame
 
@@ -108,19 +111,24 @@ def records(root: str | Path) -> tuple[list[dict], list[Problem], dict]:
     path = find_metadata(root)
     frame = read_table(path)
     frame, problems = check_rows(frame, path)
-    images, masks, file_problems = index_files(root)
-    problems += file_problems
+    images, masks = index_files(root)
     good = []
     for row in frame.to_dict("records"):
-        image_path = images.get(row["image_id"])
-        if image_path is None:
-            problems.append(Problem("missing_image", f"{path.name} image_id {row['image_id']}", f"no image file named {row['image_id']}.<jpg|png|...> under {root}"))
+        image_id = row["image_id"]
+        found, mask_found = images.get(image_id, []), masks.get(image_id, [])
+        where = f"{path.name} image_id {image_id}"
+        if not found:
+            problems.append(Problem("missing_image", where, f"no image file named {image_id}.<jpg|png|...> under {root}"))
+            continue
+        if len(found) > 1 or len(mask_found) > 1:
+            names = ", ".join(str(p) for p in (found if len(found) > 1 else mask_found))
+            problems.append(Problem("duplicate_file", where, f"several files for one image_id: {names}"))
             continue
         record = {column: row.get(column, "") for column in HAM_COLUMNS}
-        record["lesion_id"] = record["lesion_id"] or row["image_id"]
+        record["lesion_id"] = record["lesion_id"] or image_id
         record.update(split=row.get("split", ""), fitzpatrick=row.get("fitzpatrick", ""), ita=row.get("ita", ""))
-        record["_image_path"] = image_path
-        record["_mask_path"] = masks.get(row["image_id"])
+        record["_image_path"] = found[0]
+        record["_mask_path"] = mask_found[0] if mask_found else None
         good.append(record)
     return good, problems, {"metadata": str(path), "image_files": len(images), "mask_files": len(masks)}
 

@@ -57,10 +57,11 @@ def make_split(frame: pd.DataFrame, val_fraction: float, test_fraction: float, s
         raise InputError(f"metadata.csv: unknown dx code(s) {', '.join(map(repr, unknown))}")
     split = given_splits(frame, use_given).copy()
     present = set(split[split != ""])
+    missing = [name for name in ("val", "test") if name not in present]
     pool = split == ""
-    if "val" not in present and present:
-        pool |= split == "train"  # carve val out of the given train rows
-    open_splits = ["train"] + [name for name in ("val", "test") if name not in present]
+    if present and missing:
+        pool |= split == "train"  # carve the missing splits out of the given train rows
+    open_splits = ["train"] + (missing if present else ["val", "test"])
     wanted = {"train": 1.0 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
     total = sum(wanted[name] for name in open_splits)
     fractions = {name: wanted[name] / total for name in open_splits}
@@ -69,6 +70,16 @@ def make_split(frame: pd.DataFrame, val_fraction: float, test_fraction: float, s
         assignment = assign_lesions(lesions, fractions, seed)
         split[pool] = frame.loc[pool, "lesion_id"].map(assignment)
     return split
+
+
+def check_not_empty(split: pd.Series) -> None:
+    """Every later stage needs rows in train, val and test; say which is empty and what to change."""
+    empty = [name for name in SPLITS if not (split == name).any()]
+    if empty:
+        raise InputError(
+            f"split: no image in {', '.join(empty)} (the data set is too small for the fractions, or the given "
+            "split column leaves it empty); raise split.val_fraction / split.test_fraction or add images"
+        )
 
 
 def crossing_lesions(frame: pd.DataFrame, split: pd.Series) -> list[str]:

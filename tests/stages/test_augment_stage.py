@@ -75,7 +75,9 @@ def test_same_seed_same_output(small_pipeline, tmp_path):
                   "--metrics", str(tmp_path / "a.json"), "--plots", str(tmp_path / "p")])
     first = index(paths, "train")
     assert list(first["image_id"]) == list(pd.read_csv(out / "train.csv", dtype=str)["image_id"])
-    for relative in first["image"].head(40):
+    copies = first[first["augmented"] == "1"]
+    assert len(copies) > 40
+    for relative in list(copies["image"].head(40)) + list(copies["mask"].head(40)):
         assert (paths["augmented"] / relative).read_bytes() == (out / relative).read_bytes()
 
 
@@ -90,8 +92,7 @@ def test_bad_transform_param_fails_before_work(small_pipeline, tmp_path, capsys)
 
 
 def test_preprocessing_is_applied_to_every_split_identically(small_pipeline, tmp_path):
-    from skinlab import params as params_module
-    from skinlab.data import prepare
+    from skinlab.data.preprocess import remove_hair, resize_square, shades_of_gray
 
     paths = small_pipeline
     config = {**SMALL, "augment": {**SMALL["augment"], "preprocess": {"hair_removal": True, "color_constancy": True}}}
@@ -99,12 +100,13 @@ def test_preprocessing_is_applied_to_every_split_identically(small_pipeline, tmp
     out = tmp_path / "pre"
     augment.main(["--params", str(params), "--raw", str(paths["raw"]), "--split", str(paths["split"]), "--out", str(out),
                   "--metrics", str(tmp_path / "a.json"), "--plots", str(tmp_path / "p")])
-    cfg = params_module.load(params)
-    for split in ("val", "test"):
+    for split in ("train", "val", "test"):
         source = pd.read_csv(paths["split"] / f"{split}.csv", dtype=str, keep_default_na=False)
         written = pd.read_csv(out / f"{split}.csv", dtype=str, keep_default_na=False)
-        row = source.iloc[0].to_dict()
-        expected, _ = prepare.load_preprocessed(paths["raw"], row, cfg.augment, 32)
+        assert written["augmented"].iloc[0] == "0"  # the first rows are the originals, not augmented
+        raw = io.read_image(paths["raw"] / source["image"].iloc[0])
+        kernel = max(3, int(round(17 * min(raw.shape[:2]) / 450)) | 1)  # hair kernel scaled to the image
+        expected = resize_square(shades_of_gray(remove_hair(raw, kernel_size=kernel), power=6), 32)
         assert np.array_equal(io.read_image(out / written["image"].iloc[0]), expected)
         plain = io.read_image(paths["augmented"] / written["image"].iloc[0])
         assert not np.array_equal(plain, expected)  # the preprocessing did change the image

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -119,10 +120,9 @@ def test_mlflow_run_is_logged(tmp_path, mlflow_store):
     assert runs["params.download.source"].iloc[0] == "folder"
 
 
-def test_ham10000_source_against_a_fake_dataverse(tmp_path, monkeypatch):
+def test_ham10000_source_against_a_fake_dataverse(tmp_path):
     from tests.fake_dataverse import FakeDataverse, make_release
 
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     with FakeDataverse(make_release()) as server:
         params = write_params(tmp_path / "params.yaml", download={"source": "ham10000", "ham10000": {"base_url": server.base_url, "retries": 0}})
         download.main(["--params", str(params), "--out", str(tmp_path / "raw"), "--downloads", str(tmp_path / "dl"),
@@ -146,3 +146,41 @@ def test_ham10000_offline_says_what_to_do(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "offline" in err and "download.source: folder" in err
     assert not (tmp_path / "raw").exists()
+
+
+def test_bad_mask_in_skip_mode_keeps_the_image_without_it(tmp_path):
+    rows = rows_per_class(1, 1)
+    folder = make_folder(tmp_path / "user", rows, masks=True)
+    cv2.imwrite(str(folder / "masks" / "I_df_0_0_segmentation.png"), np.zeros((5, 5), np.uint8))
+    (folder / "masks" / "I_nv_0_0_segmentation.png").write_bytes(b"garbage")
+    out, metrics = run_download(tmp_path, folder, on_bad="skip")
+    assert metrics["n_images"] == 7 and metrics["n_with_mask"] == 5
+    assert metrics["skipped"] == {"total": 2, "bad_mask": 2}
+    meta = pd.read_csv(out / "metadata.csv", dtype=str, keep_default_na=False).set_index("image_id")
+    assert meta.loc["I_df_0_0", "mask"] == "" and meta.loc["I_nv_0_0", "mask"] == ""
+
+
+def test_unicode_ids_match_files_named_in_another_normal_form(tmp_path):
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "läsion_é")
+    rows = [{"image_id": nfc, "dx": "nv"}]
+    folder = make_folder(tmp_path / "user", rows)
+    (folder / "images" / f"{nfc}.jpg").rename(folder / "images" / f"{unicodedata.normalize('NFD', nfc)}.jpg")
+    _, metrics = run_download(tmp_path, folder)
+    assert metrics["n_images"] == 1
+
+
+def test_duplicate_files_matter_only_for_ids_in_the_table(tmp_path, capsys):
+    rows = rows_per_class(1, 1)
+    folder = make_folder(tmp_path / "user", rows)
+    (folder / "extra").mkdir()
+    shutil.copy(folder / "images" / "I_mel_0_0.jpg", folder / "extra" / "I_mel_0_0.png")
+    shutil.copy(folder / "images" / "I_nv_0_0.jpg", folder / "extra" / "not_in_table.jpg")
+    shutil.copy(folder / "images" / "I_nv_0_0.jpg", folder / "images" / "not_in_table.jpg")
+    with pytest.raises(SystemExit):
+        run_download(tmp_path, folder)
+    err = capsys.readouterr().err
+    assert "1 bad input item(s)" in err and "image_id I_mel_0_0: several files for one image_id" in err
+    _, metrics = run_download(tmp_path, folder, on_bad="skip")
+    assert metrics["n_images"] == 6 and metrics["skipped"] == {"total": 1, "duplicate_file": 1}

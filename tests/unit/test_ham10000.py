@@ -19,14 +19,6 @@ TRAIN_IDS = [row[1] for row in TRAIN_ROWS]
 TEST_IDS = [row[1] for row in TEST_ROWS]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy_for_localhost(monkeypatch):
-    # A proxy from the environment must not intercept requests to the fake server.
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 def fetch(server: FakeDataverse, tmp_path, **kwargs):
     kwargs.setdefault("progress", False)
     kwargs.setdefault("backoff", 0.0)

@@ -69,3 +69,13 @@ def test_every_leaf_of_the_repository_file_is_a_declared_key():
 def test_synthetic_floor_must_fit_in_the_lesion_count():
     with pytest.raises(params.ParamsError, match=r"download.synthetic.*n_lesions must be >= 7 \* min_lesions_per_class"):
         params.parse({"download": {"synthetic": {"n_lesions": 50, "min_lesions_per_class": 10}}})
+
+
+def test_repeated_feature_set_is_named():
+    with pytest.raises(params.ParamsError, match=r"params.yaml: train_baselines: features lists hog more than once"):
+        params.parse({"train_baselines": {"features": ["hog", "lbp", "hog"]}})
+
+
+def test_unknown_feature_set_is_named():
+    with pytest.raises(params.ParamsError, match=r"train_baselines.features.1"):
+        params.parse({"train_baselines": {"features": ["hog", "gabor"]}})

@@ -76,3 +76,23 @@ def test_metrics_report_leaks_of_a_given_split():
     sides = split.make_split(frame, 0.2, 0.2, seed=0)
     metrics = split.split_metrics(frame, sides)
     assert metrics["lesions_crossing_splits"] == 14
+
+
+def test_train_and_val_given_without_test_carves_test_from_train_only():
+    frame = frame_of(rows_per_class(10, 1))
+    frame["split"] = ["val" if i % 5 == 0 else "train" for i in range(len(frame))]
+    sides = split.make_split(frame, 0.15, 0.15, seed=0)
+    assert (sides[frame["split"] == "val"] == "val").all()  # given val kept
+    moved = sides[frame["split"] == "train"]
+    assert set(moved) == {"train", "test"}  # train rows only go to train or test
+
+
+def test_empty_split_is_named_with_the_params_to_change():
+    frame = frame_of(rows_per_class(1, 1))
+    frame["split"] = "train"
+    frame.loc[0, "split"] = "val"
+    frame.loc[1, "split"] = "test"
+    sides = split.make_split(frame, 0.15, 0.15, seed=0)
+    split.check_not_empty(sides)  # one of each: fine
+    with pytest.raises(InputError, match=r"no image in val, test .*split.val_fraction"):
+        split.check_not_empty(pd.Series(["train"] * 3))

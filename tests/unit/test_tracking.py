@@ -65,3 +65,22 @@ def test_nested_runs_are_logged(tmp_path, mlflow_store):
     parent_row = runs[runs["tags.mlflow.runName"] == "train_baselines"].iloc[0]
     assert child_row["tags.mlflow.parentRunId"] == parent_row["run_id"]
     assert child_row["metrics.balanced_accuracy"] == 0.5
+
+
+def test_default_store_keeps_artifacts_in_the_real_repository(tmp_path, monkeypatch):
+    import mlflow
+
+    real = tmp_path / "project"
+    temp_copy = real / ".dvc" / "tmp" / "exps" / "run" / "tmpabc"
+    temp_copy.mkdir(parents=True)
+    (temp_copy / "dvc.yaml").write_text("stages: {}\n")
+    (temp_copy / "note.txt").write_text("artifact")
+    monkeypatch.chdir(temp_copy)
+    monkeypatch.setenv("SKINLAB_MLFLOW", "1")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with tracking.stage_run("augment") as run:
+        run.log_artifact(temp_copy / "note.txt")
+    assert (real / "mlflow.db").exists()
+    assert list(real.glob("mlruns/*/artifacts/note.txt")) or list(real.glob("mlruns/*/*/artifacts/note.txt"))
+    assert not (temp_copy / "mlruns").exists()
+    mlflow.set_tracking_uri(None)
