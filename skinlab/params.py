@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 
 class ParamsError(ValueError):
@@ -21,20 +21,20 @@ class Section(BaseModel):
 
 
 class Base(Section):
-    seed: int = Field(42, ge=0)
-    image_size: int = Field(64, ge=16, le=512)
+    seed: StrictInt = Field(42, ge=0)
+    image_size: StrictInt = Field(64, ge=16, le=512)
 
 
 class SyntheticParams(Section):
-    n_lesions: int = Field(500, ge=7)
-    min_lesions_per_class: int = Field(12, ge=1)
-    min_images_per_lesion: int = Field(1, ge=1)
-    max_images_per_lesion: int = Field(4, ge=1, le=20)
-    width: int = Field(256, ge=32, le=2048)
-    height: int = Field(192, ge=32, le=2048)
+    n_lesions: StrictInt = Field(500, ge=7)
+    min_lesions_per_class: StrictInt = Field(12, ge=1)
+    min_images_per_lesion: StrictInt = Field(1, ge=1)
+    max_images_per_lesion: StrictInt = Field(4, ge=1, le=20)
+    width: StrictInt = Field(256, ge=32, le=2048)
+    height: StrictInt = Field(192, ge=32, le=2048)
     dark_skin_fraction: float = Field(0.25, ge=0.0, le=1.0)
-    jpeg_quality_min: int = Field(70, ge=10, le=100)
-    jpeg_quality_max: int = Field(95, ge=10, le=100)
+    jpeg_quality_min: StrictInt = Field(70, ge=10, le=100)
+    jpeg_quality_max: StrictInt = Field(95, ge=10, le=100)
 
     @model_validator(mode="after")
     def _ranges(self):
@@ -50,7 +50,7 @@ class SyntheticParams(Section):
 class Ham10000Params(Section):
     base_url: str = "https://dataverse.harvard.edu"
     include_test: bool = True
-    retries: int = Field(3, ge=0, le=20)
+    retries: StrictInt = Field(3, ge=0, le=20)
     timeout: float = Field(60.0, gt=0)
 
 
@@ -81,7 +81,7 @@ class Split(Section):
 class Preprocess(Section):
     hair_removal: bool = False
     color_constancy: bool = False
-    shades_of_gray_power: int = Field(6, ge=1, le=20)
+    shades_of_gray_power: StrictInt = Field(6, ge=1, le=20)
 
 
 class Transforms(Section):
@@ -110,9 +110,9 @@ class Augment(Section):
     transforms: Transforms = Transforms()
     balance: Literal["none", "oversample"] = "oversample"
     # Each class is oversampled up to this many training images ("max": the largest class).
-    balance_target: Union[Literal["max"], int] = 300
+    balance_target: Union[Literal["max"], StrictInt] = 300
     augment_originals: bool = False
-    preview_per_class: int = Field(4, ge=1, le=16)
+    preview_per_class: StrictInt = Field(4, ge=1, le=16)
 
     @model_validator(mode="after")
     def _target(self):
@@ -128,10 +128,10 @@ MODEL_NAMES = ("knn", "logreg", "tree", "forest", "svm", "hgb", "mlp")
 class TrainBaselines(Section):
     features: tuple[Literal[FEATURE_SET_NAMES], ...] = FEATURE_SET_NAMES
     models: tuple[Literal[MODEL_NAMES], ...] = MODEL_NAMES
-    grid_size: int = Field(2, ge=1, le=20)
-    pixels_size: int = Field(16, ge=4, le=64)
+    grid_size: StrictInt = Field(2, ge=1, le=20)
+    pixels_size: StrictInt = Field(16, ge=4, le=64)
     hog_cells: Literal[1, 2, 4, 8, 16] = 4
-    bow_words: int = Field(64, ge=4, le=1024)
+    bow_words: StrictInt = Field(64, ge=4, le=1024)
 
     @model_validator(mode="after")
     def _nonempty(self):

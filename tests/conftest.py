@@ -1,6 +1,7 @@
 """Shared fixtures: tests never reach the network, and MLflow writes to a throw-away store."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _no_mlflow_by_default(monkeypatch):
-    """Stage tests run without MLflow unless they ask for `mlflow_store`."""
-    monkeypatch.setenv("SKINLAB_MLFLOW", "0")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def pytest_configure(config):
+    """Tests run without MLflow unless they ask for `mlflow_store`; set before any fixture,
+    module- and session-scoped ones included, so nothing reaches the repository's own store."""
+    os.environ["SKINLAB_MLFLOW"] = "0"
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +28,7 @@ def _no_proxy_for_localhost(monkeypatch):
 @pytest.fixture
 def mlflow_store(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts of a user-given store under ./mlruns
     monkeypatch.setenv("SKINLAB_MLFLOW", "1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri

@@ -1,7 +1,6 @@
 """A small synthetic data set run through download -> split -> augment once per test session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -36,12 +35,4 @@ def run_stages(root: Path, params: Path, upto: str = "augment") -> dict:
 def small_pipeline(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("small_pipeline")
     params = write_params(root / "params.yaml", **SMALL)
-    previous = os.environ.get("SKINLAB_MLFLOW")
-    os.environ["SKINLAB_MLFLOW"] = "0"
-    try:
-        return run_stages(root, params)
-    finally:
-        if previous is None:
-            os.environ.pop("SKINLAB_MLFLOW")
-        else:
-            os.environ["SKINLAB_MLFLOW"] = previous
+    return run_stages(root, params)

@@ -79,3 +79,8 @@ def test_repeated_feature_set_is_named():
 def test_unknown_feature_set_is_named():
     with pytest.raises(params.ParamsError, match=r"train_baselines.features.1"):
         params.parse({"train_baselines": {"features": ["hog", "gabor"]}})
+
+
+def test_a_boolean_is_not_taken_for_a_number():
+    with pytest.raises(params.ParamsError, match=r"base.seed"):
+        params.parse({"base": {"seed": True}})
