@@ -33,7 +33,7 @@ def trained_on(raw_metrics: Path, frames: dict) -> str:
 
 def write_plots(best, results, test_frame, out: Path, source: str) -> None:
     y_test = dataset.labels(test_frame)
-    title = f"best baseline {best.name}, trained on '{source}' data (test split)"
+    title = f"best baseline {best.name}\ntrained on '{source}' data, test split"
     predicted = [CLASSES[i] for i in best.test_proba.argmax(axis=1)]
     io.write_json(out / "confusion.json", classification.confusion_rows(list(y_test), predicted))
     plots.save_confusion_png(best.test_report["confusion_matrix"], CLASSES, out / "confusion.png", title)
