@@ -78,7 +78,7 @@ def balanced_accuracy_ci(y_true: np.ndarray, proba: np.ndarray, lesions: np.ndar
 def fit_pair(features: Features, model: str, labels: dict[str, np.ndarray], cfg: TrainBaselines, seed: int) -> PairResult:
     X = features.X
     pipeline, hyper, val_score, grid = classical.select_on_val(
-        model, X["train"], labels["train"], X["val"], labels["val"], seed, cfg.grid_size
+        model, X["train"], labels["train"], X["val"], labels["val"], seed, cfg.grid_size, groups=labels.get("train_lesions")
     )
     proba = classical.predict_proba_full(pipeline, X["test"], CLASSES)
     report = classification_report(labels["test"], proba, CLASSES)

@@ -56,6 +56,7 @@ def main(argv=None) -> None:
             frames = {split: dataset.read_index(args.data, split) for split in SPLITS}
             labels = {split: dataset.labels(frame) for split, frame in frames.items()}
             labels["test_lesions"] = frames["test"]["lesion_id"].to_numpy()
+            labels["train_lesions"] = frames["train"]["lesion_id"].to_numpy()  # augmented copies keep their lesion
             results = []
             for name in tb.features:
                 features = baselines.compute_features(name, tb, cfg.base.seed, Path(args.data), frames)

@@ -6,18 +6,22 @@ It imitates the two endpoints the HAM10000 fetcher uses:
     GET /api/access/datafile/<id>[?format=original]        -> the bytes, with ``Range: bytes=N-`` support
 
 and lets a test break things on purpose: truncate the next transfer of a file, ignore Range
-headers, publish a wrong checksum. Every request is recorded so tests can count them.
+headers, publish a wrong checksum, answer the listing with an error page or too slowly, and
+gzip file bodies. Like many real servers it gzips a file whenever the client's
+Accept-Encoding allows it. Every request is recorded so tests can count them.
 ``make_release`` builds a small fake HAM10000 release (real zip archives of tiny JPEGs).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
 import re
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +82,7 @@ class Request:
     path: str
     query: dict
     range: str | None
+    accept_encoding: str | None = None
 
 
 @dataclass
@@ -85,7 +90,11 @@ class FakeDataverse:
     files: list[FakeFile]
     doi: str = DOI
     ignore_range: bool = False
-    truncate_next: dict[int, int] = field(default_factory=dict)  # file id -> bytes sent before closing
+    # file id -> bytes sent before closing, for the next transfer; a list covers the next few
+    truncate_next: dict[int, int | list[int]] = field(default_factory=dict)
+    listing_failure: tuple[int, bytes, str] | None = None  # (status, body, content type) for the listing
+    listing_delay: float = 0.0  # seconds the listing waits before answering
+    force_gzip: bool = False  # gzip file bodies even when the client asked for identity
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -149,8 +158,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        self.fake.requests.append(Request(url.path, query, self.headers.get("Range")))
+        self.fake.requests.append(
+            Request(url.path, query, self.headers.get("Range"), self.headers.get("Accept-Encoding"))
+        )
         if url.path.rstrip("/") == "/api/datasets/:persistentId":
+            if self.fake.listing_delay:
+                time.sleep(self.fake.listing_delay)
+            if self.fake.listing_failure is not None:
+                return self._send(*self.fake.listing_failure)
             if query.get("persistentId") != self.fake.doi:
                 return self._send(404, b'{"status":"ERROR","message":"Dataset not found"}', "application/json")
             return self._send(200, json.dumps(self.fake.listing()).encode(), "application/json")
@@ -182,9 +197,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
+        if self.fake.force_gzip or _accepts_gzip(self.headers.get("Accept-Encoding")):
+            part = gzip.compress(part)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(part)))
         self.end_headers()
-        cut = self.fake.truncate_next.pop(fake_file.id, None)
+        cut = _next_cut(self.fake.truncate_next, fake_file.id)
         if cut is not None:
             self.wfile.write(part[:cut])  # then hang up: Content-Length promised more
             self.wfile.flush()
@@ -198,6 +216,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _next_cut(cuts: dict[int, int | list[int]], file_id: int) -> int | None:
+    planned = cuts.get(file_id)
+    if not isinstance(planned, list):
+        return cuts.pop(file_id, None)
+    cut = planned.pop(0)
+    if not planned:
+        del cuts[file_id]
+    return cut
+
+
+def _accepts_gzip(header: str | None) -> bool:
+    """True when an Accept-Encoding header lets the server gzip (``gzip, deflate`` does)."""
+    for item in (header or "").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*") and params.replace(" ", "").lower() not in ("q=0", "q=0.0"):
+            return True
+    return False
 
 
 # --- a fake HAM10000 release ----------------------------------------------------------------

@@ -4,12 +4,15 @@ A HAM10000 image archive is over a gigabyte; a dropped connection must cost a re
 restart, and a file only counts as downloaded once its size and checksum match what the
 publisher lists. Bytes in flight live in ``<dest>.part``; ``dest`` itself appears (by
 ``os.replace``) only after verification, so a file that exists is a finished file.
+``<dest>.part.json`` records the size and checksum the ``.part`` is a prefix of, so a file
+that changed upstream is never completed from an older version's bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import logging
 import os
 import sys
@@ -96,6 +99,7 @@ def download_file(
         dest.unlink()
 
     part = dest.with_name(dest.name + ".part")
+    _claim_part(part, {"size": size, "digest": md5.strip().lower() if md5 else None, "algorithm": algorithm})
     http = session or requests.Session()
     failures = 0
     for attempt in range(MAX_ATTEMPTS):
@@ -118,13 +122,50 @@ def download_file(
 
     problem = verify_file(part, size=size, md5=md5, algorithm=algorithm)
     if problem is not None:
-        part.unlink()
+        remove_partial(dest)
         raise DownloadError(
             f"{dest.name}: {problem} for {url}. The corrupt download was deleted; "
             "run again to retry, and if it persists the file changed upstream."
         )
     os.replace(part, dest)
+    _owner_path(part).unlink(missing_ok=True)
     return dest
+
+
+def remove_partial(dest: Path) -> list[Path]:
+    """Delete the unfinished download of ``dest`` (``.part`` and its record); return what went."""
+    part = Path(dest).with_name(Path(dest).name + ".part")
+    removed = []
+    for path in (part, _owner_path(part)):
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _owner_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _claim_part(part: Path, expected: dict) -> None:
+    """Keep ``part`` only if it was started for the same expected file; record what it is for.
+
+    A ``.part`` without a record (from before records existed) is kept: resuming it costs at
+    most one failed checksum, after which it is deleted.
+    """
+    owner = _owner_path(part)
+    try:
+        recorded = json.loads(owner.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if recorded == expected:
+        return
+    if part.exists() and owner.exists():
+        log.info("%s was started for another version of the file (%s); starting over", part, recorded)
+        part.unlink()
+    tmp = owner.with_name(owner.name + ".tmp")
+    tmp.write_text(json.dumps(expected, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, owner)
 
 
 def _fetch_into(
@@ -138,7 +179,9 @@ def _fetch_into(
     if size is not None and offset == size:
         return  # complete already; verification decides whether it is right
 
-    headers = {"User-Agent": USER_AGENT}
+    # The body is read raw (see _read_some), so it must arrive as the file's own bytes:
+    # requests would otherwise offer gzip, and offsets and checksums refer to the file.
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     connect = min(CONNECT_TIMEOUT_S, timeout)
@@ -150,6 +193,12 @@ def _fetch_into(
             raise _Truncated(f"server answered HTTP {response.status_code}")
         if response.status_code not in (200, 206):
             raise DownloadError(f"{name}: {url} answered HTTP {response.status_code} {response.reason}")
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise DownloadError(
+                f"{name}: {url} sent a {encoding}-encoded body although Accept-Encoding: identity was "
+                "asked for; its bytes cannot be resumed or checked against the published checksum"
+            )
         if response.status_code == 206:
             start = _content_range_start(response.headers.get("Content-Range", ""))
             if start != offset:
@@ -182,7 +231,7 @@ def _fetch_into(
                 handle.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-    if expected_body is not None and received < expected_body and "Content-Encoding" not in response.headers:
+    if expected_body is not None and received < expected_body:
         raise _Truncated(f"connection closed after {received} of {expected_body} bytes")
     if size is not None and offset + received < size:
         raise _Truncated(f"got {offset + received} of {size} bytes")

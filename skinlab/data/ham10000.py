@@ -10,6 +10,8 @@ The result is a folder the folder importer reads:
 Every file is checked against the size and checksum the Dataverse API publishes, and the
 first listing is pinned in a lock file, so a dataset that changes upstream stops the
 pipeline with an explanation instead of silently changing every downstream number.
+``<out>/.built_from.json`` records the checksums the folder was unpacked from, so a run
+with nothing new leaves its ~11.5k images alone instead of rewriting 3 GB.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 import shutil
 import zipfile
@@ -28,17 +31,27 @@ import pandas as pd
 import requests
 
 from skinlab import io as skio
-from skinlab.data.download_http import USER_AGENT, DownloadError, download_file, verify_file
+from skinlab.data.download_http import (
+    USER_AGENT,
+    DownloadError,
+    download_file,
+    remove_partial,
+    verify_file,
+)
 from skinlab.data.raw import InputError
 from skinlab.data.schema import CLASSES, HAM_COLUMNS
 
-__all__ = ["DEFAULT_BASE_URL", "DOI", "DownloadError", "OfflineError", "download_file", "fetch_ham10000"]
+__all__ = ["DEFAULT_BASE_URL", "DOI", "DownloadError", "ListingUnavailableError", "OfflineError",
+           "download_file", "fetch_ham10000"]
 
 log = logging.getLogger(__name__)
 
 DOI = "doi:10.7910/DVN/DBW86T"
 DEFAULT_BASE_URL = "https://dataverse.harvard.edu"
 LOCK_NAME = "ham10000.lock.json"
+MARKER_NAME = ".built_from.json"
+# Bump when build_layout changes what it writes, so older folders are rebuilt.
+LAYOUT_VERSION = 1
 # The first request decides whether we are online; it must not hang on a dead network.
 OFFLINE_CONNECT_TIMEOUT_S = 5.0
 
@@ -61,7 +74,18 @@ _HASHLIB_NAMES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha2
                   "sha512": "sha512", "sha-512": "sha512"}
 
 
-class OfflineError(DownloadError):
+class ListingUnavailableError(DownloadError):
+    """The dataset listing cannot be had right now (server error, maintenance page, timeout).
+
+    Worth falling back to a verified cache; unlike an answer that is well-formed but wrong.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class OfflineError(ListingUnavailableError):
     """The Dataverse server cannot be reached at all (no network, DNS failure, refused)."""
 
 
@@ -114,15 +138,15 @@ def fetch_ham10000(
 
     try:
         listing = list_dataset_files(base_url, session=session, timeout=timeout)
-    except OfflineError:
+    except ListingUnavailableError as err:
         files = _cached_files_from_lock(lock, roles, cache_dir)
         if files is None:
             raise
-        log.warning("%s is unreachable; using the files cached in %s, verified against %s",
-                    base_url, cache_dir, lock_path)
+        log.warning("the dataset listing from %s is unavailable (%s); using the files cached in %s, "
+                    "verified against %s", base_url, err.reason, cache_dir, lock_path)
     else:
         files = select_files(listing, roles)
-        check_against_lock(files, lock, lock_path)
+        check_against_lock(files, lock, lock_path, cache_dir=cache_dir)
         write_lock(lock_path, files, lock)
         for remote in files.values():
             download_file(
@@ -138,8 +162,12 @@ def fetch_ham10000(
                 session=session,
             )
 
+    built_from = layout_inputs(files, include_test=include_test)
+    if layout_is_current(out_dir, built_from):
+        log.info("%s is already unpacked from these files; leaving it as it is", out_dir)
+        return out_dir
     paths = {role: cache_dir / remote.filename for role, remote in files.items()}
-    return build_layout(paths, out_dir, include_test=include_test)
+    return build_layout(paths, out_dir, include_test=include_test, built_from=built_from)
 
 
 # --- Dataverse API --------------------------------------------------------------------------
@@ -161,7 +189,8 @@ def list_dataset_files(base_url: str, *, session: requests.Session | None = None
     """Return ``data.latestVersion.files`` of the dataset; fail at once when offline.
 
     No retries here: a DNS failure or a refused connection will not fix itself within a
-    backoff, and a pipeline run should say so in seconds, not minutes.
+    backoff, and a pipeline run should say so in seconds, not minutes. Answers that say
+    "not now" (5xx, 429, a timeout, an HTML maintenance page) raise ListingUnavailableError.
     """
     http = session or requests.Session()
     url = f"{base_url.rstrip('/')}/api/datasets/:persistentId/"
@@ -173,16 +202,28 @@ def list_dataset_files(base_url: str, *, session: requests.Session | None = None
             timeout=(OFFLINE_CONNECT_TIMEOUT_S, timeout),
         )
     except requests.ConnectionError as err:  # includes ConnectTimeout and DNS failures
-        raise OfflineError(offline_message(base_url, _short_reason(err))) from err
+        reason = _short_reason(err)
+        raise OfflineError(offline_message(base_url, reason), reason) from err
     except requests.Timeout as err:
-        raise DownloadError(f"{url} accepted the connection but sent nothing for {timeout}s: {err}") from err
+        raise ListingUnavailableError(
+            f"{url} accepted the connection but sent nothing for {timeout}s: {err}", f"no answer in {timeout}s"
+        ) from err
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as err:
+        raise ListingUnavailableError(f"{url}: the answer broke off: {err}", "the answer broke off") from err
     if response.status_code != 200:
-        raise DownloadError(
-            f"the dataset listing {response.url} answered HTTP {response.status_code}: {response.text[:300]}"
-        )
+        message = f"the dataset listing {response.url} answered HTTP {response.status_code}: {response.text[:300]}"
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ListingUnavailableError(message, f"HTTP {response.status_code}")
+        raise DownloadError(message)
     try:
-        files = response.json()["data"]["latestVersion"]["files"]
-    except (ValueError, KeyError, TypeError) as err:
+        content = response.json()
+    except ValueError as err:  # e.g. an HTML maintenance page served with status 200
+        raise ListingUnavailableError(
+            f"the dataset listing {response.url} is not JSON ({err}): {response.text[:300]}", "not JSON"
+        ) from err
+    try:
+        files = content["data"]["latestVersion"]["files"]
+    except (KeyError, TypeError) as err:
         raise DownloadError(f"unexpected answer from {response.url}: no data.latestVersion.files ({err})") from err
     if not isinstance(files, list):
         raise DownloadError(f"unexpected answer from {response.url}: data.latestVersion.files is not a list")
@@ -308,9 +349,15 @@ def read_lock(lock_path: Path) -> dict[str, dict]:
     return files
 
 
-def check_against_lock(files: dict[str, RemoteFile], lock: dict[str, dict], lock_path: Path) -> None:
-    """Stop when a file pinned in the lock changed upstream, saying what changed."""
-    changes = []
+def check_against_lock(
+    files: dict[str, RemoteFile], lock: dict[str, dict], lock_path: Path, *, cache_dir: Path | None = None
+) -> None:
+    """Stop when a file pinned in the lock changed upstream, saying what changed.
+
+    With ``cache_dir``, the unfinished downloads (``.part``) of the changed files are deleted:
+    they are prefixes of a version that is no longer the one to finish.
+    """
+    changes, names = [], set()
     for role, remote in files.items():
         pinned = lock.get(role)
         if pinned is None:
@@ -319,13 +366,23 @@ def check_against_lock(files: dict[str, RemoteFile], lock: dict[str, dict], lock
         diffs = [f"{key} {pinned.get(key)!r} -> {now[key]!r}" for key in now if pinned.get(key) != now[key]]
         if diffs:
             changes.append(f"{pinned.get('filename', role)}: {', '.join(diffs)}")
-    if changes:
-        raise DownloadError(
-            f"the HAM10000 release on Dataverse ({DOI}) no longer matches {lock_path}:\n  "
-            + "\n  ".join(changes)
-            + f"\nResults computed on the pinned files would silently change. If you accept the new "
-            f"release, delete {lock_path} (and the changed files in {lock_path.parent}) and run again."
-        )
+            names |= {str(pinned.get("filename") or remote.filename), remote.filename}
+    if not changes:
+        return
+    removed, cached = [], []
+    if cache_dir is not None:
+        for name in sorted(names):
+            if PurePosixPath(name).name != name:  # a hand-edited lock must not point elsewhere
+                continue
+            removed += [str(p) for p in remove_partial(cache_dir / name) if p.name.endswith(".part")]
+            cached += [str(cache_dir / name)] if (cache_dir / name).is_file() else []
+    deleted = f" Deleted the partial download {', '.join(removed)} of the old version." if removed else ""
+    raise DownloadError(
+        f"the HAM10000 release on Dataverse ({DOI}) no longer matches {lock_path}:\n  "
+        + "\n  ".join(changes)
+        + f"\nResults computed on the pinned files would silently change.{deleted} If you accept the new "
+        f"release, delete {' and '.join([str(lock_path), *cached])} and run again."
+    )
 
 
 def write_lock(lock_path: Path, files: dict[str, RemoteFile], lock: dict[str, dict]) -> None:
@@ -358,8 +415,44 @@ def _cached_files_from_lock(lock: dict[str, dict], roles: dict, cache_dir: Path)
 # --- layout ---------------------------------------------------------------------------------
 
 
-def build_layout(paths: dict[str, Path], out_dir: Path, *, include_test: bool = True) -> Path:
-    """Unpack verified release files into ``out_dir`` (built as ``out_dir.tmp``, then swapped)."""
+def layout_inputs(files: dict[str, RemoteFile], *, include_test: bool) -> dict:
+    """What a built folder depends on: the checksums of the files it is unpacked from."""
+    return {
+        "layout_version": LAYOUT_VERSION,
+        "include_test": include_test,
+        "files": {role: {"filename": remote.filename, "checksum_type": remote.checksum_type, "md5": remote.md5}
+                  for role, remote in sorted(files.items())},
+    }
+
+
+def layout_is_current(out_dir: Path, built_from: dict) -> bool:
+    """True when ``out_dir`` was built from ``built_from`` and still holds what it wrote.
+
+    Counting the entries of images/ and masks/ is cheap and catches a hand-deleted image;
+    rereading 11.5k files to catch an edited one is not worth a rebuild on every run.
+    """
+    out_dir = Path(out_dir)
+    try:
+        marker = json.loads((out_dir / MARKER_NAME).read_text(encoding="utf-8"))
+        counts = {name: len(os.listdir(out_dir / name)) for name in ("images", "masks")}
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(marker, dict)
+        and marker.get("inputs") == built_from
+        and marker.get("counts") == counts
+        and (out_dir / "metadata.csv").is_file()
+    )
+
+
+def build_layout(
+    paths: dict[str, Path], out_dir: Path, *, include_test: bool = True, built_from: dict | None = None
+) -> Path:
+    """Unpack verified release files into ``out_dir`` (built as ``out_dir.tmp``, then swapped).
+
+    ``built_from`` (see ``layout_inputs``) is recorded in ``out_dir/.built_from.json``, so the
+    next run can tell the folder is current; without it no record is written.
+    """
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
@@ -398,6 +491,10 @@ def build_layout(paths: dict[str, Path], out_dir: Path, *, include_test: bool = 
             f"e.g. {', '.join(absent[:5])}"
         )
     combined.to_csv(tmp / "metadata.csv", index=False)
+    if built_from is not None:
+        counts = {name: len(os.listdir(tmp / name)) for name in ("images", "masks")}
+        marker = {"inputs": built_from, "counts": counts}
+        (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     skio.swap_dir(tmp, out_dir)
     return out_dir
 

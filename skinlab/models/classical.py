@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ DEFAULTS: dict[str, dict] = {
     "forest": {"n_estimators": 100, "max_depth": None},
     "svm": {"C": 1.0, "gamma": "scale"},
     "hgb": {"learning_rate": 0.1, "max_depth": None, "max_iter": 50, "max_bins": 31},
-    "mlp": {"hidden_layer_sizes": (128,), "alpha": 1e-4, "early_stopping": True, "max_iter": 200},
+    "mlp": {"hidden_layer_sizes": (128,), "alpha": 1e-4, "early_stopping": False, "max_iter": 100},
 }
 
 # Candidates in the order grid() hands them out: the default first, then the values most
@@ -63,13 +64,15 @@ _GRIDS: dict[str, list[dict]] = {
         {"learning_rate": 0.2, "max_depth": 3, "max_iter": 50, "max_bins": 31},
         {"learning_rate": 0.1, "max_depth": 6, "max_iter": 100, "max_bins": 63},
     ],
+    # No early stopping: its random 10% holdout would hold augmented copies of training
+    # images (and other images of their lesions), so it would stop on near-duplicates.
     "mlp": [
-        {"hidden_layer_sizes": (128,), "alpha": 1e-4, "early_stopping": True, "max_iter": 200},
-        {"hidden_layer_sizes": (128,), "alpha": 1e-2, "early_stopping": True, "max_iter": 200},
-        {"hidden_layer_sizes": (256, 64), "alpha": 1e-3, "early_stopping": True, "max_iter": 200},
-        {"hidden_layer_sizes": (64,), "alpha": 1e-1, "early_stopping": True, "max_iter": 200},
-        {"hidden_layer_sizes": (128,), "alpha": 1e-3, "early_stopping": False, "max_iter": 200},
-        {"hidden_layer_sizes": (256,), "alpha": 1.0, "early_stopping": True, "max_iter": 200},
+        {"hidden_layer_sizes": (128,), "alpha": 1e-4, "early_stopping": False, "max_iter": 100},
+        {"hidden_layer_sizes": (128,), "alpha": 1e-2, "early_stopping": False, "max_iter": 100},
+        {"hidden_layer_sizes": (256, 64), "alpha": 1e-3, "early_stopping": False, "max_iter": 100},
+        {"hidden_layer_sizes": (64,), "alpha": 1e-1, "early_stopping": False, "max_iter": 100},
+        {"hidden_layer_sizes": (128,), "alpha": 1.0, "early_stopping": False, "max_iter": 100},
+        {"hidden_layer_sizes": (256,), "alpha": 1e-3, "early_stopping": False, "max_iter": 200},
     ],
 }
 
@@ -189,18 +192,21 @@ def predict_proba_full(
     return full
 
 
-def fit_balanced(pipeline, X, y, n_threads: int | None = 1):
+def fit_balanced(pipeline, X, y, n_threads: int | None = 1, groups=None):
     """Fit ``pipeline``, giving an MLP balanced sample weights since it has no ``class_weight``.
 
     The other models are balanced by ``build`` itself (KNN cannot be); this is the one place
     the MLP gets the same treatment, so refit through it too. ``n_threads`` caps OpenMP and
     BLAS threads (HistGradientBoosting and numpy otherwise take every core, and on a busy
     2-core machine oversubscribed OpenMP ran 10x slower than one thread); ``None`` leaves
-    the libraries' defaults.
+    the libraries' defaults. ``groups`` (lesion ids) keeps the SVM's calibration folds from
+    splitting images of one lesion, or augmented copies of one image, across a fold.
     """
     from sklearn.neural_network import MLPClassifier
 
     params = {}
+    if groups is not None and isinstance(pipeline.steps[-1][1], CalibratedSVC):
+        params[f"{pipeline.steps[-1][0]}__groups"] = np.asarray(groups)
     if isinstance(pipeline.steps[-1][1], MLPClassifier):
         from sklearn.utils.class_weight import compute_sample_weight
 
@@ -220,6 +226,7 @@ def select_on_val(
     grid_size: int,
     scorer: Callable[[np.ndarray, np.ndarray], float] = balanced_accuracy,
     n_threads: int | None = 1,
+    groups=None,
 ):
     """Fit each candidate of ``grid(name, grid_size)`` on train and keep the best on val.
 
@@ -241,7 +248,7 @@ def select_on_val(
     results = []
     for hyper in candidates:
         start = time.perf_counter()
-        pipeline = fit_balanced(build(name, seed, **hyper), X_train, y_train, n_threads)
+        pipeline = fit_balanced(build(name, seed, **hyper), X_train, y_train, n_threads, groups)
         seconds = time.perf_counter() - start
         with _threads(n_threads):
             proba = pipeline.predict_proba(X_val)
@@ -269,38 +276,47 @@ class CalibratedSVC(ClassifierMixin, BaseEstimator):
         self.max_folds = max_folds
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
+        """Balanced class weights reach both the SVM and its Platt sigmoids (weighting only the
+        SVM would let the sigmoids pull predictions back to the majority class); with
+        ``groups``, no group is split across calibration folds."""
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.frozen import FrozenEstimator
-        from sklearn.model_selection import StratifiedKFold
+        from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
         from sklearn.svm import SVC
+        from sklearn.utils.class_weight import compute_sample_weight
 
         y = np.asarray(y)
-        counts = np.unique(y, return_counts=True)[1]
+        labels, counts = np.unique(y, return_counts=True)
         if len(counts) < 2:
-            raise ValueError(f"svm needs at least two classes in training (got {np.unique(y).tolist()})")
-        svc = SVC(
-            kernel="rbf",
-            C=self.C,
-            gamma=self.gamma,
-            class_weight=self.class_weight,
-            random_state=self.random_state,
-        )
+            raise ValueError(f"svm needs at least two classes in training (got {labels.tolist()})")
+        weights = compute_sample_weight(self.class_weight, y) if self.class_weight is not None else None
+        svc = SVC(kernel="rbf", C=self.C, gamma=self.gamma, random_state=self.random_state)
+        if groups is not None:
+            groups = np.asarray(groups)
+            counts = np.array([len(np.unique(groups[y == label])) for label in labels])
         folds = int(min(self.max_folds, counts.min()))
         if folds >= 2:
-            cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            if groups is None:
+                cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            else:
+                splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=self.random_state)
+                cv = list(splitter.split(X, y, groups))
             calibrated = CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False)
         else:
             # One "fold" whose train and test parts are the whole set: the sigmoid is fitted
             # on the frozen model's training decision values.
             everything = np.arange(len(y))
             calibrated = CalibratedClassifierCV(
-                FrozenEstimator(svc.fit(X, y)),
+                FrozenEstimator(svc.fit(X, y, sample_weight=weights)),
                 method="sigmoid",
                 cv=[(everything, everything)],
                 ensemble=False,
             )
-        self.calibrated_ = calibrated.fit(X, y)
+        with warnings.catch_warnings():
+            # The frozen SVM was fitted with these weights already; sklearn cannot know that.
+            warnings.filterwarnings("ignore", message="Since FrozenEstimator does not appear to accept sample_weight")
+            self.calibrated_ = calibrated.fit(X, y, sample_weight=weights)
         self.classes_ = self.calibrated_.classes_
         self.n_features_in_ = self.calibrated_.n_features_in_
         return self

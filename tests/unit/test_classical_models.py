@@ -155,3 +155,47 @@ def test_unknown_names_and_bad_arguments():
     X, y = blobs(30, seed=0)
     with pytest.raises(ValueError, match="X_train has 30 rows but y_train has 29"):
         classical.select_on_val("knn", X, y[:29], X, y, seed=0, grid_size=1)
+
+
+def test_calibrated_svm_keeps_its_class_balance_on_imbalanced_training():
+    """Unweighted Platt sigmoids would pull predictions back to the majority class."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.svm import SVC
+
+    from skinlab.models.classical import CalibratedSVC
+
+    rng = np.random.default_rng(0)
+
+    def blobs(sizes):
+        X = np.vstack([rng.normal(c, 1.5, (n, 2)) for c, n in zip([(0, 0), (2, 0), (0, 2)], sizes)])
+        return X, np.repeat(["nv", "mel", "bkl"], sizes)
+
+    X, y = blobs([1500, 100, 100])
+    X_test, y_test = blobs([300, 300, 300])
+    calibrated = CalibratedSVC(random_state=0).fit(X, y).predict(X_test)
+    plain = SVC(class_weight="balanced").fit(X, y).predict(X_test)
+    assert balanced_accuracy_score(y_test, calibrated) > balanced_accuracy_score(y_test, plain) - 0.03
+    assert np.mean(calibrated == "nv") < 0.5
+
+
+def test_calibration_folds_never_split_a_group(monkeypatch):
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from skinlab.models.classical import CalibratedSVC
+
+    seen = []
+    original = StratifiedGroupKFold.split
+
+    def spy(self, X, y=None, groups=None):
+        for train, test in original(self, X, y, groups):
+            seen.append((set(groups[train]), set(groups[test])))
+            yield train, test
+
+    monkeypatch.setattr(StratifiedGroupKFold, "split", spy)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3))
+    y = np.repeat(["nv", "mel"], 60)
+    groups = np.repeat(np.arange(40), 3)  # three copies of each source image
+    model = CalibratedSVC(random_state=0).fit(X, y, groups=groups)
+    assert seen and all(not (train & test) for train, test in seen)
+    assert model.predict_proba(X).shape == (120, 2)

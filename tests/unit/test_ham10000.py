@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import socket
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from skinlab.data import download_http, ham10000
-from skinlab.data.ham10000 import DOI, DownloadError, OfflineError, download_file, fetch_ham10000
+from skinlab.data.ham10000 import (
+    DOI,
+    DownloadError,
+    OfflineError,
+    download_file,
+    fetch_ham10000,
+)
 from skinlab.data.schema import HAM_COLUMNS
-from tests.fake_dataverse import ISIC_CODES, TEST_ROWS, TRAIN_ROWS, FakeDataverse, csv_bytes, make_release, one_hot_rows
+from tests.fake_dataverse import (
+    ISIC_CODES,
+    TEST_ROWS,
+    TRAIN_ROWS,
+    FakeDataverse,
+    csv_bytes,
+    make_release,
+    one_hot_rows,
+    zip_bytes,
+)
 
 TRAIN_IDS = [row[1] for row in TRAIN_ROWS]
 TEST_IDS = [row[1] for row in TEST_ROWS]
@@ -71,10 +88,76 @@ def test_second_run_reuses_the_verified_cache(tmp_path):
     with FakeDataverse(make_release()) as server:
         fetch(server, tmp_path)
         first = len(server.downloads())
-        (tmp_path / "ham" / "stale.txt").write_text("from an older run")
         fetch(server, tmp_path)
         assert len(server.downloads()) == first == 6  # 6 needed files, none fetched twice
-    assert not (tmp_path / "ham" / "stale.txt").exists()  # the output is rebuilt, not patched
+
+
+def count_extractions(monkeypatch) -> list[str]:
+    """Record the archives ``build_layout`` unpacks, still unpacking them."""
+    calls = []
+    real = ham10000.extract_flat
+
+    def counting(archive, *args, **kwargs):
+        calls.append(archive.name)
+        return real(archive, *args, **kwargs)
+
+    monkeypatch.setattr(ham10000, "extract_flat", counting)
+    return calls
+
+
+def image_stamps(out_dir) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted((out_dir / "images").iterdir())}
+
+
+def test_an_unchanged_release_leaves_the_built_layout_alone(tmp_path, monkeypatch):
+    extracted = count_extractions(monkeypatch)
+    with FakeDataverse(make_release()) as server:
+        out = fetch(server, tmp_path)
+        assert len(extracted) == 4  # part 1, part 2, test images, masks
+        stamps = image_stamps(out)
+        marker = json.loads((out / ".built_from.json").read_text())
+        assert marker["inputs"]["include_test"] is True
+        assert marker["inputs"]["files"]["images_part_1"]["md5"] == server.file("images_part_1").md5
+
+        extracted.clear()
+        assert fetch(server, tmp_path) == out
+        assert extracted == []  # nothing unpacked again
+        assert image_stamps(out) == stamps  # same files (inodes), not rewritten (mtimes)
+
+        # Another include_test is another layout: rebuilt, and rebuilt again on the way back.
+        out = fetch(server, tmp_path, include_test=False)
+        assert len(extracted) == 3
+        assert sorted(p.stem for p in (out / "images").iterdir()) == sorted(TRAIN_IDS)
+        out = fetch(server, tmp_path)
+        assert len(extracted) == 7
+        assert read_metadata(out)["image_id"].tolist() == TRAIN_IDS + TEST_IDS
+
+
+def test_a_layout_without_its_marker_or_missing_images_is_rebuilt(tmp_path, monkeypatch):
+    extracted = count_extractions(monkeypatch)
+    with FakeDataverse(make_release()) as server:
+        out = fetch(server, tmp_path, include_test=False)
+        (out / ".built_from.json").unlink()  # e.g. built by an older version of the fetcher
+        fetch(server, tmp_path, include_test=False)
+        assert len(extracted) == 6
+        (out / "images" / f"{TRAIN_IDS[0]}.jpg").unlink()  # a hand-edited layout
+        fetch(server, tmp_path, include_test=False)
+        assert len(extracted) == 9
+    assert (out / "images" / f"{TRAIN_IDS[0]}.jpg").exists()
+
+
+def test_a_new_input_file_rebuilds_the_layout(tmp_path, monkeypatch):
+    extracted = count_extractions(monkeypatch)
+    with FakeDataverse(make_release()) as server:
+        out = fetch(server, tmp_path, include_test=False)
+        old = (out / "images" / f"{TRAIN_IDS[0]}.jpg").read_bytes()
+        part_1 = server.file("images_part_1")
+        part_1.content = zip_bytes({f"{TRAIN_IDS[0]}.jpg": b"new bytes", f"{TRAIN_IDS[1]}.jpg": b"more"})
+        (tmp_path / "cache" / "ham10000.lock.json").unlink()  # the user accepts the new release
+        fetch(server, tmp_path, include_test=False)
+        assert len(extracted) == 6
+    assert old != b"new bytes"
+    assert (out / "images" / f"{TRAIN_IDS[0]}.jpg").read_bytes() == b"new bytes"
 
 
 def test_include_test_false_leaves_the_isic_test_set_out(tmp_path):
@@ -148,13 +231,60 @@ def test_lock_pins_the_release_and_catches_an_upstream_change(tmp_path):
             fetch(server, tmp_path)
         message = str(caught.value)
         assert "HAM10000_images_part_1.zip" in message and "md5" in message
-        assert f"delete {lock_path}" in message
+        assert f"delete {lock_path} and {tmp_path / 'cache' / 'HAM10000_images_part_1.zip'}" in message
         assert read_metadata(tmp_path / "ham")["image_id"].tolist() == TRAIN_IDS + TEST_IDS  # untouched
 
         lock_path.unlink()  # the user accepts the new release
         fetch(server, tmp_path)
         assert json.loads(lock_path.read_text())["files"]["images_part_1"]["md5"] == part_1.md5
         assert (tmp_path / "cache" / "HAM10000_images_part_1.zip").read_bytes() == part_1.content
+
+
+def noisy_part_1(seed: int) -> bytes:
+    """Part 1 as a 12 KB archive of incompressible bytes, so a cut lands inside it."""
+    rng = np.random.default_rng(seed)
+    return zip_bytes({f"{image_id}.jpg": rng.bytes(6000) for image_id in TRAIN_IDS[:2]})
+
+
+def interrupted_then_replaced(server, tmp_path):
+    """Part 1 stops after 4000 bytes (its .part kept), then the publisher replaces it."""
+    part_1 = server.file("images_part_1")
+    part_1.content = noisy_part_1(1)
+    server.truncate_next[part_1.id] = [4000, 0]  # then a resume that brings nothing: give up
+    with pytest.raises(DownloadError, match="run again to resume"):
+        fetch(server, tmp_path, include_test=False, retries=0)
+    part = tmp_path / "cache" / "HAM10000_images_part_1.zip.part"
+    assert part.stat().st_size == 4000
+    part_1.content = noisy_part_1(2)
+    return part_1, part
+
+
+def test_a_rejected_upstream_change_deletes_the_stale_part_file(tmp_path):
+    with FakeDataverse(make_release()) as server:
+        part_1, part = interrupted_then_replaced(server, tmp_path)
+        lock_path = tmp_path / "cache" / "ham10000.lock.json"
+        with pytest.raises(DownloadError) as caught:
+            fetch(server, tmp_path, include_test=False)
+        assert not part.exists()
+        assert f"Deleted the partial download {part} of the old version" in str(caught.value)
+
+        lock_path.unlink()  # the user accepts the new release
+        before = len(server.downloads(part_1))
+        fetch(server, tmp_path, include_test=False)  # resuming the old prefix would fail its md5
+        assert [r.range for r in server.downloads(part_1)[before:]] == [None]
+    assert (tmp_path / "cache" / "HAM10000_images_part_1.zip").read_bytes() == part_1.content
+
+
+def test_a_part_file_of_another_version_is_not_resumed(tmp_path):
+    # The lock is gone before the change was ever seen: the .part itself knows what it was for.
+    with FakeDataverse(make_release()) as server:
+        part_1, _ = interrupted_then_replaced(server, tmp_path)
+        (tmp_path / "cache" / "ham10000.lock.json").unlink()
+        before = len(server.downloads(part_1))
+        fetch(server, tmp_path, include_test=False)
+        assert [r.range for r in server.downloads(part_1)[before:]] == [None]
+    assert (tmp_path / "cache" / "HAM10000_images_part_1.zip").read_bytes() == part_1.content
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir() if ".part" in p.name) == []
 
 
 def test_lock_path_can_live_elsewhere(tmp_path):
@@ -202,6 +332,46 @@ def test_offline_with_a_complete_verified_cache_rebuilds_from_it(tmp_path):
     # ...but not when the cache lacks what is asked for (the test set was never fetched).
     with pytest.raises(OfflineError):
         fetch_ham10000(tmp_path / "cache", tmp_path / "ham3", base_url=url, include_test=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("failure", "delay"),
+    [((503, b"<html>Down for maintenance</html>", "text/html"), 0.0),
+     ((429, b"slow down", "text/plain"), 0.0),
+     ((200, b"<html>Dataverse is being upgraded</html>", "text/html"), 0.0),
+     (None, 1.0)],  # a read timeout: the connection opens, the answer never comes in time
+    ids=["503", "429", "html-200", "read-timeout"],
+)
+def test_an_unusable_listing_falls_back_to_the_verified_cache(tmp_path, caplog, failure, delay):
+    with FakeDataverse(make_release()) as server:
+        fetch(server, tmp_path, include_test=False)
+        server.listing_failure, server.listing_delay = failure, delay
+        before = len(server.downloads())
+        with caplog.at_level(logging.WARNING, logger=ham10000.__name__):
+            out = fetch_ham10000(tmp_path / "cache", tmp_path / "ham2", base_url=server.base_url,
+                                 include_test=False, progress=False, backoff=0.0, timeout=0.2)
+        assert len(server.downloads()) == before
+    assert read_metadata(out)["image_id"].tolist() == TRAIN_IDS
+    assert any("using the files cached in" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unusable_listing_without_a_complete_cache_fails(tmp_path):
+    with FakeDataverse(make_release(), listing_failure=(503, b"maintenance", "text/html")) as server:
+        with pytest.raises(DownloadError, match="HTTP 503"):
+            fetch(server, tmp_path)
+        server.listing_failure = None
+        fetch(server, tmp_path, include_test=False)
+        server.listing_failure = (503, b"maintenance", "text/html")
+        with pytest.raises(DownloadError, match="HTTP 503"):  # the test set was never cached
+            fetch(server, tmp_path)
+
+
+def test_a_listing_that_is_json_but_not_a_dataset_is_not_papered_over(tmp_path):
+    with FakeDataverse(make_release()) as server:
+        fetch(server, tmp_path, include_test=False)
+        server.listing_failure = (200, b'{"status": "OK", "data": {}}', "application/json")
+        with pytest.raises(DownloadError, match="no data.latestVersion.files"):
+            fetch(server, tmp_path, include_test=False)
 
 
 # --- download_file: resume, restart, retry --------------------------------------------------
@@ -255,6 +425,41 @@ def test_a_finished_file_is_never_downloaded_again(tmp_path):
         download_file(f"{server.base_url}/api/access/datafile/{part_1.id}", dest,
                       size=len(part_1.content), md5=part_1.md5, progress=False, backoff=0.0)
         assert server.downloads() == []
+
+
+def test_files_are_asked_for_unencoded_and_saved_as_served(tmp_path):
+    files, part_1 = big_file_release()  # compressible: a gzip body would differ from the file
+    dest = tmp_path / "archive.zip"
+    with FakeDataverse(files) as server:
+        download_file(f"{server.base_url}/api/access/datafile/{part_1.id}", dest,
+                      size=len(part_1.content), md5=part_1.md5, progress=False, backoff=0.0)
+        assert [r.accept_encoding for r in server.downloads()] == ["identity"]
+    assert dest.read_bytes() == part_1.content
+
+
+def test_a_server_that_gzips_anyway_is_named_and_nothing_is_kept(tmp_path):
+    files, part_1 = big_file_release()
+    dest = tmp_path / "archive.zip"
+    with FakeDataverse(files, force_gzip=True) as server, pytest.raises(DownloadError, match="gzip"):
+        download_file(f"{server.base_url}/api/access/datafile/{part_1.id}", dest,
+                      size=len(part_1.content), md5=part_1.md5, progress=False, backoff=0.0)
+    assert not dest.exists() and not (tmp_path / "archive.zip.part").exists()
+
+
+def test_a_part_file_started_for_other_bytes_is_restarted(tmp_path):
+    files, part_1 = big_file_release()
+    dest = tmp_path / "archive.zip"
+    with FakeDataverse(files, truncate_next={part_1.id: [3000, 0]}) as server:
+        url = f"{server.base_url}/api/access/datafile/{part_1.id}"
+        with pytest.raises(DownloadError):
+            download_file(url, dest, size=len(part_1.content), md5="f" * 32, retries=0,
+                          progress=False, backoff=0.0)
+        assert (tmp_path / "archive.zip.part").stat().st_size == 3000
+        assert [r.range for r in server.downloads()] == [None, "bytes=3000-"]
+        download_file(url, dest, size=len(part_1.content), md5=part_1.md5, progress=False, backoff=0.0)
+        assert [r.range for r in server.downloads()][2:] == [None]  # not resumed onto other bytes
+    assert dest.read_bytes() == part_1.content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.zip"]
 
 
 def test_http_errors_are_reported_with_the_status(tmp_path):
