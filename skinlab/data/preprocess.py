@@ -11,15 +11,12 @@ import math
 import cv2
 import numpy as np
 
+from skinlab.checks import check_positive_int, check_rgb
+
 
 def check_image(image: np.ndarray, name: str = "image") -> None:
     """Raise ValueError unless `image` is an RGB uint8 array (H, W, 3) with H, W >= 1."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8, got {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (H, W, 3), got {image.shape}")
+    check_rgb(image, name)
 
 
 def check_mask(mask: np.ndarray, shape: tuple[int, ...] | None = None, name: str = "mask") -> None:
@@ -34,11 +31,6 @@ def check_mask(mask: np.ndarray, shape: tuple[int, ...] | None = None, name: str
         raise ValueError(f"{name} shape {mask.shape} does not match image shape {tuple(shape[:2])}")
 
 
-def _check_positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1 (got {value!r})")
-
-
 def remove_hair(
     image: np.ndarray, kernel_size: int = 17, threshold: int = 10, inpaint_radius: int = 3
 ) -> np.ndarray:
@@ -50,8 +42,8 @@ def remove_hair(
     scales with resolution (17 suits ~450-600 px dermoscopy images).
     """
     check_image(image)
-    _check_positive_int(kernel_size, "kernel_size")
-    _check_positive_int(inpaint_radius, "inpaint_radius")
+    check_positive_int("kernel_size", kernel_size)
+    check_positive_int("inpaint_radius", inpaint_radius)
     if not 0 <= threshold <= 255:
         raise ValueError(f"threshold must be in [0, 255] (got {threshold!r})")
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -111,7 +103,7 @@ def center_crop_square(array: np.ndarray) -> np.ndarray:
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     """Centre-crop to a square, then resize to (size, size) without distorting the lesion."""
     check_image(image)
-    _check_positive_int(size, "size")
+    check_positive_int("size", size)
     square = center_crop_square(image)
     if square.shape[0] == size:
         return square.copy()
@@ -126,7 +118,7 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     INTER_NEAREST floors the coordinates and shifts the mask by up to half a source pixel.
     """
     check_mask(mask)
-    _check_positive_int(size, "size")
+    check_positive_int("size", size)
     square = center_crop_square(mask)
     if square.shape[0] == size:
         return square.copy()

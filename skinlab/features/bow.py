@@ -13,7 +13,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.exceptions import NotFittedError
 from threadpoolctl import ThreadpoolController
 
-from skinlab.features._validate import check_positive_int, check_rgb
+from skinlab.checks import check_positive_int, check_rgb
 
 DETECTORS = ("auto", "sift", "orb")
 # OpenCV's SIFT descriptor spans 4 bins x 3 sigma with sigma = KeyPoint.size / 2, i.e. 6 times

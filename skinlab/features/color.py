@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from skinlab.features._validate import check_positive_int, check_rgb
+from skinlab.checks import check_positive_int, check_rgb
 
 # OpenCV's uint8 HSV: hue in 0..179 (degrees / 2), saturation and value in 0..255.
 _HSV_RANGES = [0, 180, 0, 256, 0, 256]

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from skinlab.features._validate import check_positive_int, check_rgb
+from skinlab.checks import check_positive_int, check_rgb
 
 
 def raw_pixels(image: np.ndarray, size: int = 16, color: bool = True) -> np.ndarray:

@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from skinlab.features._validate import check_positive_int
+from skinlab.checks import check_positive_int
 from skinlab.features.bow import BagOfWords
 from skinlab.features.color import hsv_histogram
 from skinlab.features.pixels import raw_pixels

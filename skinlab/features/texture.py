@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 from skimage.feature import hog, local_binary_pattern
 
-from skinlab.features._validate import check_positive_int, check_rgb
+from skinlab.checks import check_positive_int, check_rgb
 
 HOG_SIDE = 64  # HOG runs on a fixed 64x64 grey window so its length does not depend on S.
 HOG_BLOCK = 2  # cells per block side
