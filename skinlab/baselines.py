@@ -41,7 +41,6 @@ class PairResult:
     test_report: dict
     test_proba: np.ndarray
     pipeline: object
-    grid: list
     extractor: FeatureExtractor
 
     @property
@@ -68,22 +67,26 @@ def compute_features(name: str, cfg: TrainBaselines, seed: int, root: Path, fram
     return Features(extractor, X, time.perf_counter() - start)
 
 
+def predicted_labels(proba: np.ndarray) -> np.ndarray:
+    """The class of highest probability per row (columns in CLASSES order)."""
+    return np.asarray(CLASSES)[np.argmax(proba, axis=1)]
+
+
 def balanced_accuracy_ci(y_true: np.ndarray, proba: np.ndarray, lesions: np.ndarray, seed: int) -> list:
     """95% interval of test balanced accuracy, redrawing whole lesions (small test sets vary a lot)."""
-    predicted = np.asarray(CLASSES)[np.argmax(proba, axis=1)]
-    low, high = bootstrap_ci(y_true, predicted, balanced_accuracy, n_boot=500, seed=seed, groups=lesions)
+    low, high = bootstrap_ci(y_true, predicted_labels(proba), balanced_accuracy, n_boot=500, seed=seed, groups=lesions)
     return [low, high]
 
 
 def fit_pair(features: Features, model: str, labels: dict[str, np.ndarray], cfg: TrainBaselines, seed: int) -> PairResult:
     X = features.X
-    pipeline, hyper, val_score, grid = classical.select_on_val(
+    pipeline, hyper, val_score, _ = classical.select_on_val(
         model, X["train"], labels["train"], X["val"], labels["val"], seed, cfg.grid_size, groups=labels.get("train_lesions")
     )
     proba = classical.predict_proba_full(pipeline, X["test"], CLASSES)
     report = classification_report(labels["test"], proba, CLASSES)
     report["balanced_accuracy_ci95"] = balanced_accuracy_ci(labels["test"], proba, labels["test_lesions"], seed)
-    return PairResult(features.extractor.name, model, hyper, val_score, report, proba, pipeline, grid, features.extractor)
+    return PairResult(features.extractor.name, model, hyper, val_score, report, proba, pipeline, features.extractor)
 
 
 def summary(result: PairResult) -> dict:
@@ -108,7 +111,7 @@ def predictions_frame(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
     out = frame[columns].reset_index(drop=True).copy()
     for i, dx in enumerate(CLASSES):
         out[f"p_{dx}"] = np.round(proba[:, i], 6)
-    out["predicted"] = np.asarray(CLASSES)[np.argmax(proba, axis=1)]
+    out["predicted"] = predicted_labels(proba)
     return out
 
 

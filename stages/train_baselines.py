@@ -25,8 +25,7 @@ def data_source(raw_metrics: Path) -> str:
     return io.read_json(raw_metrics).get("source", "unknown") if raw_metrics.exists() else "unknown"
 
 
-def trained_on(raw_metrics: Path, frames: dict) -> str:
-    source = data_source(raw_metrics)
+def trained_on(source: str, frames: dict) -> str:
     counts = ", ".join(f"{split} {len(frame)}" for split, frame in frames.items())
     return f"data source '{source}' (images: {counts}; train includes augmented copies)"
 
@@ -34,8 +33,8 @@ def trained_on(raw_metrics: Path, frames: dict) -> str:
 def write_plots(best, results, test_frame, out: Path, source: str) -> None:
     y_test = dataset.labels(test_frame)
     title = f"best baseline {best.name}\ntrained on '{source}' data, test split"
-    predicted = [CLASSES[i] for i in best.test_proba.argmax(axis=1)]
-    io.write_json(out / "confusion.json", classification.confusion_rows(list(y_test), predicted))
+    predicted = baselines.predicted_labels(best.test_proba)
+    io.write_json(out / "confusion.json", classification.confusion_rows(list(y_test), list(predicted)))
     plots.save_confusion_png(best.test_report["confusion_matrix"], CLASSES, out / "confusion.png", title)
     rows = [{"pair": r.name, "val_balanced_accuracy": r.val_balanced_accuracy,
              "test_balanced_accuracy": r.test_report["balanced_accuracy"]} for r in results]
@@ -57,32 +56,33 @@ def main(argv=None) -> None:
             labels = {split: dataset.labels(frame) for split, frame in frames.items()}
             labels["test_lesions"] = frames["test"]["lesion_id"].to_numpy()
             labels["train_lesions"] = frames["train"]["lesion_id"].to_numpy()  # augmented copies keep their lesion
-            results = []
+            results, entries = [], {}
             for name in tb.features:
                 features = baselines.compute_features(name, tb, cfg.base.seed, Path(args.data), frames)
                 log.info("features %s: dim %d in %.1fs", name, features.extractor.dim, features.seconds)
                 for model in tb.models:
                     with run.nested(f"{name}+{model}", {"features": name, "model": model}) as pair_run:
                         result = baselines.fit_pair(features, model, labels, tb, cfg.base.seed)
-                        entry = baselines.summary(result)
+                        entry = entries[result.name] = baselines.summary(result)
                         pair_run.log_metrics({"val_balanced_accuracy": entry["val_balanced_accuracy"], **entry["test"]})
                     log.info("%-22s val bacc %.3f  test bacc %.3f", result.name, result.val_balanced_accuracy,
                              result.test_report["balanced_accuracy"] or 0.0)
                     results.append(result)
             best = baselines.pick_best(results)
+            source = data_source(Path(args.raw_metrics))
             out = Path(args.out)
             with io.atomic_dir(out) as tmp:
                 bundle = {"extractor": best.extractor, "pipeline": best.pipeline, "classes": CLASSES,
                           "features": best.features, "model": best.model, "image_size": cfg.base.image_size,
-                          "trained_on": trained_on(Path(args.raw_metrics), frames), "disclaimer": DISCLAIMER}
+                          "trained_on": trained_on(source, frames), "disclaimer": DISCLAIMER}
                 joblib.dump(bundle, tmp / "best.joblib")
                 io.write_csv(tmp / "test_predictions.csv", baselines.predictions_frame(frames["test"], best.test_proba))
             metrics = {
-                "best": {**baselines.summary(best), "test_report": best.test_report},
-                "pairs": {r.name: baselines.summary(r) for r in results},
+                "best": {**entries[best.name], "test_report": best.test_report},
+                "pairs": entries,
                 "trained_on": bundle["trained_on"],
             }
-            write_plots(best, results, frames["test"], Path(args.plots), data_source(Path(args.raw_metrics)))
+            write_plots(best, results, frames["test"], Path(args.plots), source)
             io.write_json(args.metrics, metrics)
             run.log_metrics({"best": metrics["best"]["test"], "best_val_balanced_accuracy": best.val_balanced_accuracy})
             log.info("best pair %s: val bacc %.3f, test bacc %.3f", best.name, best.val_balanced_accuracy,

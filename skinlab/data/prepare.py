@@ -14,7 +14,7 @@ import pandas as pd
 
 from skinlab import io
 from skinlab.data import augment, preprocess
-from skinlab.data.dataset import INDEX_COLUMNS
+from skinlab.data.dataset import INDEX_COLUMNS, read_index
 from skinlab.data.schema import CLASSES, SPLITS
 from skinlab.params import Augment
 
@@ -79,8 +79,6 @@ def write_split(raw_dir: Path, frame: pd.DataFrame, split: str, out: Path, cfg: 
 
 def prepare(raw_dir: Path, split_dir: Path, out_dir: Path, cfg: Augment, size: int, seed: int) -> dict:
     """Build out_dir atomically; return metrics (counts per split and class, before and after)."""
-    from skinlab.data.dataset import read_index
-
     metrics = {"image_size": size}
     with io.atomic_dir(out_dir) as tmp:
         for split in SPLITS:
