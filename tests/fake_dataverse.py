@@ -1,80 +1,58 @@
 """A tiny stand-in for Harvard Dataverse on 127.0.0.1, for tests that must not touch the network.
 
-It imitates the two endpoints the HAM10000 fetcher uses:
+It imitates the endpoints the HAM10000 fetcher meets, as the real service behaves:
 
     GET /api/datasets/:persistentId/?persistentId=<doi>    -> {"data": {"latestVersion": {"files": [...]}}}
-    GET /api/access/datafile/<id>[?format=original]        -> the bytes, with ``Range: bytes=N-`` support
+    GET /api/access/datafile/<id>[?format=original]        -> the bytes, with ``Range: bytes=N-`` support,
+                                                              or (``redirect``) 303 to a presigned link:
+    GET /s3/<bucket>/<key>?X-Amz-Expires=60&...             -> the bytes, until the link expires
 
-and lets a test break things on purpose: truncate the next transfer of a file, ignore Range
+Where the behaviour comes from:
+- Harvard's firewall answers 403 with an HTML page to a User-Agent containing
+  "python-requests" on the API (issue 6 of this project, August 2026); reproduced by default.
+- With ``dataverse.files.<store>.download-redirect``, the Access API answers
+  ``Response.seeOther(...)`` (303) to a presigned S3 link, for a file and for the saved
+  original of an ingested table (``format=original``) alike (IQSS/dataverse,
+  api/DownloadInstanceWriter.java). ``S3AccessIO.generateTemporaryS3Url`` adds
+  ``1000 * getUrlExpirationMinutes()`` milliseconds, so its "60 minutes" are 60 seconds.
+  An expired link gets S3's 403 ``AccessDenied`` / ``Request has expired``.
+- A dataset whose guestbook must be filled in answers the Access API with 400 and
+  ``{"status": "ERROR", "message": "Problem trying download with guestbook response on ...:
+  Guestbook Response entry is required but not present (Name,Email)."}`` (IQSS/dataverse
+  pull request 12110).
+- Without ``format=original`` an ingested table comes as Dataverse's archival ``.tab``
+  (Dataverse guides, Data Access API).
+
+A test can also break things on purpose: truncate the next transfer of a file, ignore Range
 headers, publish a wrong checksum, answer the listing with an error page or too slowly, and
 gzip file bodies. Like many real servers it gzips a file whenever the client's
-Accept-Encoding allows it. Every request is recorded so tests can count them.
-``make_release`` builds a small fake HAM10000 release (real zip archives of tiny JPEGs).
+Accept-Encoding allows it. Every request is recorded so tests can count them. The release
+itself (names, ids, the missing test image) is in ``tests/fake_release.py``.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
-import hashlib
-import io
+import itertools
 import json
 import re
+import socket
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
-import numpy as np
+from tests.fake_release import FakeFile
 
 DOI = "doi:10.7910/DVN/DBW86T"
-
-
-@dataclass
-class FakeFile:
-    id: int
-    filename: str  # the name Dataverse lists (".tab" for an ingested table)
-    content: bytes  # the bytes of the file as uploaded (the "original" for an ingested table)
-    original_name: str | None = None  # set: an ingested tabular file
-    published_md5: str | None = None  # overrides the checksum the listing publishes
-
-    @property
-    def md5(self) -> str:
-        return hashlib.md5(self.content).hexdigest()
-
-    @property
-    def archival(self) -> bytes:
-        """What Dataverse serves without ?format=original: its own tab-separated rendering."""
-        return b"archival .tab rendering, not the original upload\n"
-
-    def listing_entry(self) -> dict:
-        data = {
-            "id": self.id,
-            "persistentId": "",
-            "filename": self.filename,
-            "contentType": "application/zip" if self.filename.endswith(".zip") else "text/csv",
-            "filesize": len(self.content),
-            "storageIdentifier": f"s3://dvn-cloud:{self.id:x}",
-            "rootDataFileId": -1,
-            "md5": self.published_md5 or self.md5,
-            "checksum": {"type": "MD5", "value": self.published_md5 or self.md5},
-            "creationDate": "2018-06-18",
-        }
-        if self.original_name:
-            data.update(
-                contentType="text/tab-separated-values",
-                filesize=len(self.archival),
-                originalFileFormat="text/csv",
-                originalFormatLabel="Comma Separated Values",
-                originalFileSize=len(self.content),
-                originalFileName=self.original_name,
-                UNF="UNF:6:fakeUNFfakeUNF==",
-                tabularData=True,
-            )
-        return {"label": self.filename, "restricted": False, "version": 1, "datasetVersionId": 1, "dataFile": data}
+STORAGE_PREFIX = "/s3/dvn-cloud/"
+FIREWALL_PAGE = (b"<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1>"
+                 b"<p>Automated requests from this client are not allowed.</p></body></html>")
+S3_EXPIRED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+              b"<Message>Request has expired</Message><X-Amz-Expires>60</X-Amz-Expires></Error>")
+GUESTBOOK_MESSAGE = ("Problem trying download with guestbook response on {label} : Guestbook Response entry "
+                     "is required but not present (Name,Email).")
 
 
 @dataclass
@@ -83,6 +61,7 @@ class Request:
     query: dict
     range: str | None
     accept_encoding: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass
@@ -95,10 +74,17 @@ class FakeDataverse:
     listing_failure: tuple[int, bytes, str] | None = None  # (status, body, content type) for the listing
     listing_delay: float = 0.0  # seconds the listing waits before answering
     force_gzip: bool = False  # gzip file bodies even when the client asked for identity
+    forbidden_agent: str | None = "python-requests"  # the API answers 403 to a User-Agent holding it
+    redirect: bool = False  # datafiles answer 303 to a presigned storage link
+    link_lifetime_s: float = 60.0  # how long a presigned link works
+    link_uses: int | None = None  # requests a link serves before it counts as expired (None: any)
+    guestbook_required: bool = False  # datafiles answer 400: fill in the guestbook first
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
+        self._links: dict[str, list] = {}  # signature -> [file id, original?, expires at, uses left]
+        self._signatures = itertools.count(1)
 
     # -- lifecycle --
     def __enter__(self) -> FakeDataverse:
@@ -126,11 +112,35 @@ class FakeDataverse:
         return matches[0]
 
     def downloads(self, fake_file: FakeFile | None = None) -> list[Request]:
+        """The requests to the Access API (not those to the storage links it redirects to)."""
         prefix = "/api/access/datafile/"
         return [
             r for r in self.requests
             if r.path.startswith(prefix) and (fake_file is None or r.path == f"{prefix}{fake_file.id}")
         ]
+
+    def storage_requests(self, fake_file: FakeFile | None = None) -> list[Request]:
+        return [r for r in self.requests if r.path.startswith(STORAGE_PREFIX)
+                and (fake_file is None or r.path.startswith(STORAGE_PREFIX + fake_file.storage_key))]
+
+    def presign(self, fake_file: FakeFile, original: bool) -> str:
+        """A storage link in the shape S3 presigns (the signature is only a counter here)."""
+        signature = f"{next(self._signatures):064x}"
+        self._links[signature] = [fake_file.id, original, time.time() + self.link_lifetime_s, self.link_uses]
+        key = fake_file.storage_key + (".orig" if original else "")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return (f"{self.base_url}{STORAGE_PREFIX}{key}?response-content-disposition=attachment"
+                f"&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}"
+                f"&X-Amz-Expires={int(self.link_lifetime_s)}&X-Amz-Signature={signature}")
+
+    def use_link(self, signature: str | None) -> tuple[int, bool] | None:
+        """The (file id, original?) a link is for, or None once it has expired."""
+        link = self._links.get(signature or "")
+        if link is None or time.time() > link[2] or link[3] == 0:
+            return None
+        if link[3] is not None:
+            link[3] -= 1
+        return link[0], link[1]
 
     def listing(self) -> dict:
         return {
@@ -140,6 +150,7 @@ class FakeDataverse:
                 "identifier": "DVN/DBW86T",
                 "persistentUrl": "https://doi.org/10.7910/DVN/DBW86T",
                 "latestVersion": {
+                    "license": {"name": "CC BY-NC 4.0", "uri": "http://creativecommons.org/licenses/by-nc/4.0"},
                     "versionNumber": 4,
                     "versionMinorNumber": 0,
                     "versionState": "RELEASED",
@@ -158,9 +169,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        agent = self.headers.get("User-Agent")
         self.fake.requests.append(
-            Request(url.path, query, self.headers.get("Range"), self.headers.get("Accept-Encoding"))
+            Request(url.path, query, self.headers.get("Range"), self.headers.get("Accept-Encoding"), agent)
         )
+        if url.path.startswith(STORAGE_PREFIX):
+            return self._storage(query)
+        if self.fake.forbidden_agent and self.fake.forbidden_agent.lower() in (agent or "").lower():
+            return self._send(403, FIREWALL_PAGE, "text/html")
         if url.path.rstrip("/") == "/api/datasets/:persistentId":
             if self.fake.listing_delay:
                 time.sleep(self.fake.listing_delay)
@@ -174,10 +190,25 @@ class _Handler(BaseHTTPRequestHandler):
         if not match or int(match.group(1)) not in by_id:
             return self._send(404, b'{"status":"ERROR","message":"not found"}', "application/json")
         fake_file = by_id[int(match.group(1))]
-        body = fake_file.content
-        if fake_file.original_name and query.get("format") != "original":
-            body = fake_file.archival
-        self._send_file(fake_file, body)
+        if self.fake.guestbook_required:
+            message = GUESTBOOK_MESSAGE.format(label=fake_file.filename)
+            return self._send(400, json.dumps({"status": "ERROR", "message": message}).encode(), "application/json")
+        original = bool(fake_file.original_name) and query.get("format") == "original"
+        if self.fake.redirect:
+            self.send_response(303)
+            self.send_header("Location", self.fake.presign(fake_file, original))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        self._send_file(fake_file, fake_file.content if original or not fake_file.original_name else fake_file.archival)
+
+    def _storage(self, query: dict) -> None:
+        link = self.fake.use_link(query.get("X-Amz-Signature"))
+        if link is None:
+            return self._send(403, S3_EXPIRED, "application/xml")
+        fake_file = next(f for f in self.fake.files if f.id == link[0])
+        original = link[1]
+        self._send_file(fake_file, fake_file.content if original or not fake_file.original_name else fake_file.archival)
 
     def _send_file(self, fake_file: FakeFile, body: bytes) -> None:
         start = 0
@@ -237,87 +268,26 @@ def _accepts_gzip(header: str | None) -> bool:
     return False
 
 
-# --- a fake HAM10000 release ----------------------------------------------------------------
-
-HAM_HEADER = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization", "dataset"]
-# (lesion_id, image_id, dx, dx_type, age, sex, localization, dataset); two images share a lesion.
-TRAIN_ROWS = [
-    ("HAM_0000118", "ISIC_0027419", "bkl", "histo", "80.0", "male", "scalp", "vidir_modern"),
-    ("HAM_0000118", "ISIC_0025030", "bkl", "histo", "80.0", "male", "scalp", "vidir_modern"),
-    ("HAM_0002730", "ISIC_0026769", "mel", "histo", "", "female", "back", "rosendahl"),
-    ("HAM_0001466", "ISIC_0031633", "nv", "follow_up", "75.0", "unknown", "unknown", "vienna_dias"),
-]
-TEST_ROWS = [
-    ("IL_7252831", "ISIC_0034524", "nv", "follow_up", "40.0", "female", "back", "vidir_molemax"),
-    ("IL_6125741", "ISIC_0034525", "bcc", "histo", "70.0", "male", "face", "vidir_modern"),
-    ("IL_3692653", "ISIC_0034526", "vasc", "consensus", "", "male", "trunk", "rosendahl"),
-]
-ISIC_CODES = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
+# --- the client side, as the tests drive it -------------------------------------------------
 
 
-def tiny_jpeg(seed: int) -> bytes:
-    rgb = np.full((6, 8, 3), (seed * 40 % 256, 90, 200 - seed * 10 % 200), dtype=np.uint8)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    return encoded.tobytes()
+def fetch(server: FakeDataverse, tmp_path, **kwargs):
+    """fetch_ham10000 into tmp_path/cache and tmp_path/ham, quietly and without waiting."""
+    from skinlab.data.ham10000 import fetch_ham10000
+
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("backoff", 0.0)
+    return fetch_ham10000(tmp_path / "cache", tmp_path / "ham", base_url=server.base_url, **kwargs)
 
 
-def tiny_mask() -> bytes:
-    mask = np.zeros((6, 8), dtype=np.uint8)
-    mask[2:4, 2:6] = 255
-    ok, encoded = cv2.imencode(".png", mask)
-    assert ok
-    return encoded.tobytes()
+def read_metadata(out_dir):
+    import pandas as pd
+
+    return pd.read_csv(out_dir / "metadata.csv", dtype=str, keep_default_na=False)
 
 
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in members.items():
-            bundle.writestr(name, data)
-    return buffer.getvalue()
-
-
-def csv_bytes(header: list[str], rows: list) -> bytes:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return text.getvalue().encode()
-
-
-def one_hot_rows(rows: list) -> list[list]:
-    return [[row[1], *("1.0" if code.lower() == row[2] else "0.0" for code in ISIC_CODES)] for row in rows]
-
-
-def make_release(*, ground_truth_style: str = "ham", image_members: dict[str, bytes] | None = None) -> list[FakeFile]:
-    """The files of a fake HAM10000 release, named and numbered as on Harvard Dataverse.
-
-    Part 1 holds its images at the root, part 2 in a subfolder (both occur in the wild);
-    the masks and test images sit in folders next to a __MACOSX entry and a licence file.
-    ``image_members`` replaces the members of part 1 (e.g. with a hostile path).
-    """
-    ids = [row[1] for row in TRAIN_ROWS]
-    part_1 = image_members or {f"{image_id}.jpg": tiny_jpeg(i) for i, image_id in enumerate(ids[:2])}
-    part_2 = {f"HAM10000_images_part_2/{image_id}.jpg": tiny_jpeg(i + 2) for i, image_id in enumerate(ids[2:])}
-    masks = {f"HAM10000_segmentations_lesion_tschandl/{image_id}_segmentation.png": tiny_mask() for image_id in ids}
-    masks["__MACOSX/HAM10000_segmentations_lesion_tschandl/._ISIC_0027419_segmentation.png"] = b"junk"
-    test_images = {f"ISIC2018_Task3_Test_Images/{row[1]}.jpg": tiny_jpeg(10 + i) for i, row in enumerate(TEST_ROWS)}
-    test_images["ISIC2018_Task3_Test_Images/LICENSE.txt"] = b"CC BY-NC 4.0\n"
-    if ground_truth_style == "ham":
-        truth = csv_bytes(HAM_HEADER, TEST_ROWS)
-    elif ground_truth_style == "isic":
-        truth = csv_bytes(["image", *ISIC_CODES], one_hot_rows(TEST_ROWS))
-    else:
-        raise ValueError(f"ground_truth_style must be 'ham' or 'isic', not {ground_truth_style!r}")
-    return [
-        FakeFile(3172585, "HAM10000_images_part_1.zip", zip_bytes(part_1)),
-        FakeFile(3172584, "HAM10000_images_part_2.zip", zip_bytes(part_2)),
-        FakeFile(4338392, "HAM10000_metadata.tab", csv_bytes(HAM_HEADER, TRAIN_ROWS), original_name="HAM10000_metadata"),
-        FakeFile(3838943, "HAM10000_segmentations_lesion_tschandl.zip", zip_bytes(masks)),
-        FakeFile(3855824, "ISIC2018_Task3_Test_Images.zip", zip_bytes(test_images)),
-        FakeFile(6924466, "ISIC2018_Task3_Test_GroundTruth.tab", truth,
-                 original_name="ISIC2018_Task3_Test_GroundTruth.csv"),
-        FakeFile(6924467, "ISIC2018_Task3_Test_NatureMedicine_AI_Interaction_Benefit.tab", b"a,b\n1,2\n",
-                 original_name="ISIC2018_Task3_Test_NatureMedicine_AI_Interaction_Benefit.csv"),
-    ]
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused, as when offline."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

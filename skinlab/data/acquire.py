@@ -72,6 +72,8 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
         else:
             root = Path(cfg.folder.path) if cfg.source == "folder" else fetch_ham10000(cfg, downloads_dir)
             good, problems, info = folder.records(root)
+            if cfg.source == "ham10000":
+                info["listed_without_image"] = listed_without_image(root)
             items = folder_items(good, problems)
             where = str(root)
         write_items(items, writer, problems)
@@ -99,6 +101,13 @@ def fetch_ham10000(cfg: Download, downloads_dir: Path) -> Path:
     )
 
 
+def listed_without_image(root: Path) -> int:
+    """How many images the release's tables list but its archives lack (each named by the fetch)."""
+    from skinlab.data import ham10000
+
+    return sum(len(ids) for ids in ham10000.listed_without_image(root).values())
+
+
 def summarize(frame: pd.DataFrame, source: str, problems: list[Problem], info: dict) -> dict:
     per_class = {name: int((frame["dx"] == name).sum()) for name in CLASSES}
     skipped = Counter(problem.kind for problem in problems)
@@ -115,5 +124,6 @@ def summarize(frame: pd.DataFrame, source: str, problems: list[Problem], info: d
     if (given != "").any():
         metrics["given_split"] = {name: int((given == name).sum()) for name in ("train", "val", "test", "")}
         metrics["given_split"]["none"] = metrics["given_split"].pop("")
-    metrics.update({key: value for key, value in info.items() if key.endswith("_files")})
+    metrics.update({key: value for key, value in info.items()
+                    if key.endswith("_files") or key == "listed_without_image"})
     return metrics

@@ -11,10 +11,12 @@ that changed upstream is never completed from an older version's bytes.
 from __future__ import annotations
 
 import hashlib
+import html
 import http.client
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,6 +24,8 @@ from pathlib import Path
 import requests
 import urllib3
 from tqdm import tqdm
+
+from skinlab import PROJECT_URL, __version__
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,11 @@ CONNECT_TIMEOUT_S = 10.0
 # A dropped connection that still delivered bytes does not use up a retry, so a long
 # download over a flaky link finishes; this caps the total attempts all the same.
 MAX_ATTEMPTS = 100
-USER_AGENT = "skinlab-downloader/0.1 (+research and teaching; python-requests)"
+# The project's own name, version and home. Never the HTTP library's name: since August 2026
+# Harvard's firewall answers 403 to any User-Agent containing "python-requests".
+USER_AGENT = f"skinlab/{__version__} (+{PROJECT_URL}; research and teaching)"
+# How much of a server's error message goes into ours.
+MESSAGE_CHARS = 400
 
 
 class DownloadError(RuntimeError):
@@ -66,6 +74,38 @@ def verify_file(path: Path, *, size: int | None, md5: str | None, algorithm: str
     return None
 
 
+def new_session() -> requests.Session:
+    """A session that sends the project's User-Agent on every request, redirects included."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def server_message(response: requests.Response) -> str:
+    """What the server said, readable: a JSON ``message``, an HTML page's text, or the body.
+
+    Dataverse explains a refusal in JSON (``{"status": "ERROR", "message": ...}``, e.g. a
+    guestbook that must be filled in); a firewall sends an HTML page; S3 sends XML.
+    """
+    try:
+        text = response.text
+    except (requests.RequestException, UnicodeError, http.client.HTTPException):
+        return "(no readable body)"
+    try:
+        content = json.loads(text)
+    except ValueError:
+        content = None
+    if isinstance(content, dict) and isinstance(content.get("message"), str):
+        text = content["message"]
+    elif "<" in text:
+        text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
+        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    text = " ".join(text.split())
+    if len(text) > MESSAGE_CHARS:
+        text = text[: MESSAGE_CHARS - 3] + "..."
+    return text or "(empty body)"
+
+
 def _show_progress(progress: bool) -> bool:
     return bool(progress) and sys.stderr.isatty()
 
@@ -88,6 +128,9 @@ def download_file(
     A ``dest`` that already exists and verifies is returned untouched (never re-downloaded);
     one that fails verification is treated as a corrupt cache entry and fetched again.
     Failed attempts sleep ``backoff * 2**n`` seconds (``backoff=0`` in tests).
+    Every attempt asks ``url`` itself again: when it redirects (Dataverse answers 303 with a
+    presigned S3 link that expires in about a minute), the link is followed at once and never
+    kept for a later resume.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +143,7 @@ def download_file(
 
     part = dest.with_name(dest.name + ".part")
     _claim_part(part, {"size": size, "digest": md5.strip().lower() if md5 else None, "algorithm": algorithm})
-    http = session or requests.Session()
+    http = session or new_session()
     failures = 0
     for attempt in range(MAX_ATTEMPTS):
         before = part.stat().st_size if part.exists() else 0
@@ -191,8 +234,17 @@ def _fetch_into(
             raise _Truncated("server refused the resume range; restarting from zero")
         if response.status_code >= 500 or response.status_code == 429:
             raise _Truncated(f"server answered HTTP {response.status_code}")
+        if response.status_code == 403 and response.history:
+            # The storage link we were sent to refused us: most likely it expired on the way
+            # (presigned links live about a minute). Ask the API for a fresh one.
+            raise _Truncated(f"the storage link {_without_query(response.url)} answered HTTP 403: "
+                             f"{server_message(response)}")
         if response.status_code not in (200, 206):
-            raise DownloadError(f"{name}: {url} answered HTTP {response.status_code} {response.reason}")
+            via = f" (redirected to {_without_query(response.url)})" if response.history else ""
+            raise DownloadError(
+                f"{name}: {url}{via} answered HTTP {response.status_code} {response.reason}: "
+                f"{server_message(response)}"
+            )
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise DownloadError(
@@ -247,6 +299,11 @@ def _read_some(response: requests.Response) -> bytes:
         return response.raw.read1(CHUNK_BYTES)
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError, TimeoutError) as err:
         raise _Truncated(f"connection broken: {err}") from err
+
+
+def _without_query(url: str) -> str:
+    """A presigned link without its signature: enough to say where, nothing to leak."""
+    return url.split("?", 1)[0]
 
 
 def _content_range_start(value: str) -> int | None:

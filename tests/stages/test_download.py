@@ -121,7 +121,8 @@ def test_mlflow_run_is_logged(tmp_path, mlflow_store):
 
 
 def test_ham10000_source_against_a_fake_dataverse(tmp_path):
-    from tests.fake_dataverse import FakeDataverse, make_release
+    from tests.fake_dataverse import FakeDataverse
+    from tests.fake_release import make_release
 
     with FakeDataverse(make_release()) as server:
         params = write_params(tmp_path / "params.yaml", download={"source": "ham10000", "ham10000": {"base_url": server.base_url, "retries": 0}})
@@ -130,6 +131,7 @@ def test_ham10000_source_against_a_fake_dataverse(tmp_path):
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["source"] == "ham10000"
     assert metrics["n_images"] == 7 and metrics["given_split"]["test"] == 3
+    assert metrics["listed_without_image"] == 1  # ISIC_0035068: listed, in no archive, as in the real release
     assert (tmp_path / "dl" / "ham10000.lock.json").exists()
 
 
