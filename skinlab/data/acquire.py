@@ -62,19 +62,21 @@ def write_items(items: Iterable, writer: RawWriter, problems: list[Problem]) -> 
             problems.append(Problem(kind, name, str(error).removeprefix(f"{name}: ")))
 
 
-def checked_decoder(cfg: Download, repairs: list[Problem]):
+def checked_decoder(cfg: Download, repairs: dict[tuple[str, str], Problem]):
     """A RawWriter decoder for images from outside: header limits, EXIF orientation, 16-bit scaling.
 
-    What it changes is recorded in `repairs`, so the log and the metrics say so.
+    What it changes is recorded in `repairs` by (kind, file), once even when an image is
+    decoded again (after its mask was refused), so the log and the metrics say so.
     """
     limits = images.Limits(max_pixels=cfg.max_image_pixels, min_side=cfg.min_image_side)
 
     def decode(data: bytes, name: str):
         decoded = images.decode(data, name, limits)
         if decoded.orientation != 1:
-            repairs.append(Problem("exif_orientation", name, f"EXIF orientation {decoded.orientation} applied"))
+            repairs[("exif_orientation", name)] = Problem("exif_orientation", name, f"EXIF orientation {decoded.orientation} applied")
         if decoded.rescaled_bits:
-            repairs.append(Problem("rescaled_16bit", name, f"16-bit image using {decoded.rescaled_bits} bits scaled to 8 bits"))
+            repairs[("rescaled_16bit", name)] = Problem(
+                "rescaled_16bit", name, f"16-bit image using {decoded.rescaled_bits} bits scaled to 8 bits")
         return decoded.image, decoded.changed
 
     return decode
@@ -84,6 +86,7 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
     """Fill out_dir (built atomically) from the configured source; return the stage metrics."""
     problems: list[Problem] = []
     repairs: list[Problem] = []
+    image_repairs: dict[tuple[str, str], Problem] = {}
     info: dict = {}
     with io.atomic_dir(out_dir) as tmp:
         if cfg.source == "synthetic":
@@ -91,7 +94,7 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
             items = synthetic_items(cfg, seed)
             where = "the synthetic generator"
         else:
-            writer = RawWriter(tmp, cfg.source, decode=checked_decoder(cfg, repairs))
+            writer = RawWriter(tmp, cfg.source, decode=checked_decoder(cfg, image_repairs))
             root = Path(cfg.folder.path) if cfg.source == "folder" else fetch_ham10000(cfg, downloads_dir)
             good, problems, row_repairs, info = folder.records(root, skip=cfg.on_bad_image == "skip")
             repairs.extend(row_repairs)
@@ -105,6 +108,7 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
             raise no_usable_image(where, problems, cfg.on_bad_image, Path(info.get("metadata", "")).name)
     for problem in problems:
         log.warning("skipped %s", problem)
+    repairs += image_repairs.values()
     for repair in repairs:
         log.warning("repaired %s", repair)
     metrics = summarize(frame, cfg.source, problems, info)

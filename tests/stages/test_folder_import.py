@@ -111,6 +111,14 @@ def test_exif_orientation_is_applied_and_the_tag_dropped(tmp_path):
     assert read_raw(out).loc["I_nv_0_0", "image"] == "images/I_nv_0_0.jpg"  # upright JPEGs are kept byte for byte
 
 
+def test_a_mask_made_for_the_unturned_image_is_dropped_and_the_turn_counted_once(tmp_path):
+    folder = make_folder(tmp_path / "user", rows_per_class(1, 1), masks=True)
+    (folder / "images" / "I_mel_0_0.jpg").write_bytes(jpeg_with_orientation(asymmetric(), 6))
+    out, metrics = run_download(tmp_path, folder, "skip")
+    assert metrics["skipped"] == {"total": 1, "bad_mask": 1} and metrics["repaired"] == {"total": 1, "exif_orientation": 1}
+    assert read_raw(out).loc["I_mel_0_0", "mask"] == "" and metrics["n_images"] == 7
+
+
 def test_a_dangling_link_is_named_as_such_and_skippable(tmp_path, capsys):
     folder = make_folder(tmp_path / "user", rows_per_class(1, 1))
     link = folder / "images" / "I_akiec_0_0.jpg"
