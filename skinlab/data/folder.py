@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from skinlab.data.images import EXTENSIONS as IMAGE_EXTENSIONS
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 METADATA_NAMES = ("metadata.csv", "HAM10000_metadata.csv", "HAM10000_metadata.tab", "HAM10000_metadata")
 MASK_SUFFIX = "_segmentation"
 REQUIRED = ("image_id", "dx")
-OPTIONAL_CHECKED = ("split", "fitzpatrick")  # a bad value here is blanked in skip mode, the image kept
 EXAMPLES = 5  # how many names a warning shows
 
 
@@ -132,7 +132,7 @@ def check_rows(frame: pd.DataFrame, path: Path, skip: bool = False) -> tuple[pd.
             frame.iloc[position, frame.columns.get_loc(column)] = ""
             repairs.append(Problem("blanked_value", where, f"{detail}: blanked, image kept"))
         keep.append(True)
-    return frame[keep].reset_index(drop=True), problems, repairs
+    return frame.loc[np.asarray(keep, dtype=bool)].reset_index(drop=True), problems, repairs
 
 
 def _row_problems(row, seen: Counter) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
