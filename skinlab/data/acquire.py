@@ -28,10 +28,11 @@ def synthetic_items(cfg: Download, seed: int) -> Iterator[tuple[dict, bytes, str
         yield record, sample.jpeg, ".jpg", sample.image_id, sample.mask
 
 
-def folder_items(good: list[dict], problems: list[Problem]) -> Iterator[tuple[dict, bytes, str, str, object]]:
+def folder_items(good: list[dict], problems: list[Problem], limits: images.Limits) -> Iterator[tuple[dict, bytes, str, str, object]]:
     """Read each image and mask once; an unreadable image becomes a problem, not a crash.
 
-    A bad mask is optional data: it is reported, and the image goes on without it.
+    A bad mask (or one over the pixel limit) is optional data: it is reported, and the image
+    goes on without it.
     """
     for record in good:
         path, mask_path = record["_image_path"], record["_mask_path"]
@@ -44,6 +45,7 @@ def folder_items(good: list[dict], problems: list[Problem]) -> Iterator[tuple[di
         mask = None
         if mask_path is not None:
             try:
+                images.check_mask_size(mask_path, limits)
                 mask = io.read_mask(mask_path)
             except io.MaskError as error:
                 problems.append(Problem("bad_mask", str(mask_path), str(error).removeprefix(f"{mask_path}: ")))
@@ -62,13 +64,17 @@ def write_items(items: Iterable, writer: RawWriter, problems: list[Problem]) -> 
             problems.append(Problem(kind, name, str(error).removeprefix(f"{name}: ")))
 
 
+def image_limits(cfg: Download) -> images.Limits:
+    return images.Limits(max_pixels=cfg.max_image_pixels, min_side=cfg.min_image_side)
+
+
 def checked_decoder(cfg: Download, repairs: dict[tuple[str, str], Problem]):
     """A RawWriter decoder for images from outside: header limits, EXIF orientation, 16-bit scaling.
 
     What it changes is recorded in `repairs` by (kind, file), once even when an image is
     decoded again (after its mask was refused), so the log and the metrics say so.
     """
-    limits = images.Limits(max_pixels=cfg.max_image_pixels, min_side=cfg.min_image_side)
+    limits = image_limits(cfg)
 
     def decode(data: bytes, name: str):
         decoded = images.decode(data, name, limits)
@@ -98,7 +104,7 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
             root = Path(cfg.folder.path) if cfg.source == "folder" else fetch_ham10000(cfg, downloads_dir)
             good, problems, row_repairs, info = folder.records(root, skip=cfg.on_bad_image == "skip")
             repairs.extend(row_repairs)
-            items = folder_items(good, problems)
+            items = folder_items(good, problems, image_limits(cfg))
             where = str(root)
         write_items(items, writer, problems)
         if cfg.on_bad_image == "error":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io as pyio
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -147,6 +148,18 @@ def decode(data: bytes, name: str, limits: Limits) -> Decoded:
         result.rescaled_bits = io.used_bits(result.image)
         result.image = io.to_8bit(result.image)
     return result
+
+
+def check_mask_size(path: str | os.PathLike, limits: Limits) -> None:
+    """Refuse a mask over the pixel limit from its header, before io.read_mask decodes it."""
+    try:
+        header = read_header(Path(path).read_bytes(), str(path))
+        check_size(header, str(path), Limits(limits.max_pixels, min_side=0))
+    except OSError:
+        return  # io.read_mask names what is wrong
+    except ImageRefused as error:
+        if error.kind == "too_large":
+            raise io.MaskError(str(error)) from None
 
 
 def file_format(path: str | os.PathLike) -> str:

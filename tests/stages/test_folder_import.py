@@ -40,6 +40,17 @@ def test_a_decompression_bomb_is_refused_naming_file_size_and_param_and_can_be_s
     assert metrics["skipped"] == {"total": 1, "too_large": 1} and metrics["n_images"] == 6
 
 
+def test_a_mask_over_the_pixel_limit_is_refused_before_decoding_and_the_image_kept(tmp_path, capsys):
+    folder = make_folder(tmp_path / "user", rows_per_class(1, 1), masks=True)
+    mask = folder / "masks" / "I_nv_0_0_segmentation.png"
+    mask.write_bytes(png_header_only(20000, 20000))
+    err = fails(tmp_path, capsys, folder)
+    assert f"{mask}: 20000 x 20000 px (400.0 megapixels) is more than download.max_image_pixels" in err
+    out, metrics = run_download(tmp_path, folder, "skip")
+    assert metrics["skipped"] == {"total": 1, "bad_mask": 1} and metrics["n_images"] == 7
+    assert read_raw(out).loc["I_nv_0_0", "mask"] == ""
+
+
 def test_an_empty_metadata_file_is_named(tmp_path, capsys):
     folder = make_folder(tmp_path / "user", rows_per_class(1, 1))
     (folder / "metadata.csv").write_bytes(b"")
