@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test bench dag
+.PHONY: install check run test bench dag
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,7 +15,12 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-run: install
+# DVC hashes download.folder.path before any stage runs and names no param when it fails:
+# this check names the param (a missing folder, a dangling link inside it) first.
+check: install
+	python -m stages.download --check
+
+run: check
 	dvc repro
 
 test: install

@@ -8,8 +8,8 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -27,10 +27,19 @@ class MaskError(ImageError):
 
 
 def _tmp_sibling(path: Path) -> Path:
+    """A new empty file beside `path`, with the mode a plain open() would give (umask applies).
+
+    tempfile.mkstemp would make it 0600, and os.replace keeps that mode on the final file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(name)
+    for _ in range(100):
+        name = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError(f"{path.parent}: cannot create a temporary file for {path.name}")
 
 
 @contextlib.contextmanager
@@ -135,7 +144,7 @@ def decode_unchanged(data: bytes, name: str = "<bytes>") -> np.ndarray:
 def to_rgb(image: np.ndarray, name: str = "<bytes>") -> np.ndarray:
     """A decoded OpenCV image to RGB uint8 (grey, RGBA and 16-bit are converted)."""
     if image.dtype == np.uint16:
-        image = (image // 257).astype(np.uint8)
+        image = to_8bit(image)
     elif image.dtype != np.uint8:
         raise ImageError(f"{name}: unsupported pixel type {image.dtype}")
     if image.ndim == 2:
@@ -145,6 +154,22 @@ def to_rgb(image: np.ndarray, name: str = "<bytes>") -> np.ndarray:
     if image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     raise ImageError(f"{name}: unsupported number of channels {image.shape[2]}")
+
+
+def used_bits(image: np.ndarray) -> int:
+    """How many bits of a 16-bit image its samples use: 8, 10, 12, 14 or 16.
+
+    Cameras and scanners store 10-, 12- or 14-bit data (and converters store 8-bit data) in
+    16-bit files; dividing by 257 would turn those nearly or entirely black.
+    """
+    top = int(image.max()) if image.size else 0
+    return next(bits for bits in (8, 10, 12, 14, 16) if top < 1 << bits)
+
+
+def to_8bit(image: np.ndarray) -> np.ndarray:
+    """A 16-bit image scaled to uint8 by the bit depth its samples use (see used_bits)."""
+    scale = 255.0 / ((1 << used_bits(image)) - 1)
+    return np.clip(np.rint(image.astype(np.float32) * scale), 0, 255).astype(np.uint8)
 
 
 def is_rgb8(image: np.ndarray) -> bool:

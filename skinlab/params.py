@@ -5,6 +5,7 @@ before any work, with the key path in the message (`params.yaml: split.val_fract
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Union
 
@@ -57,10 +58,23 @@ class Ham10000Params(Section):
 class FolderParams(Section):
     path: str = "data/folder"
 
+    @model_validator(mode="after")
+    def _no_tilde(self):
+        # DVC hashes the folder before the stage runs and takes `~/x` for a folder named `~`.
+        if self.path.startswith("~"):
+            raise ValueError(f"path: DVC does not expand '~' (got {self.path!r}); give the full path, "
+                             f"e.g. {os.path.expanduser(self.path)!r}")
+        if not self.path.strip():
+            raise ValueError("path must not be empty")
+        return self
+
 
 class Download(Section):
     source: Literal["synthetic", "ham10000", "folder"] = "synthetic"
     on_bad_image: Literal["error", "skip"] = "error"
+    # Checked from each image's header before decoding (OpenCV's own ceiling is 2**30 pixels).
+    max_image_pixels: StrictInt = Field(50_000_000, ge=1, le=2**30)
+    min_image_side: StrictInt = Field(16, ge=1, le=4096)
     synthetic: SyntheticParams = SyntheticParams()
     ham10000: Ham10000Params = Ham10000Params()
     folder: FolderParams = FolderParams()

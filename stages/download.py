@@ -13,6 +13,9 @@ def parse_args(argv=None):
     parser.add_argument("--downloads", default="data/downloads", help="download cache, kept between runs")
     parser.add_argument("--metrics", default="metrics/download.json")
     parser.add_argument("--plots", default="plots/download")
+    parser.add_argument("--check", action="store_true",
+                        help="only check params.yaml and download.folder.path, write nothing (DVC checks the "
+                             "folder before the stage runs and names no param)")
     return parser.parse_args(argv)
 
 
@@ -20,6 +23,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     with cli.stage("download"):
         cfg = params.load(args.params)
+        if args.check:
+            print(f"download: {acquire.check_inputs(cfg.download)}")
+            return
         seeding.set_all(cfg.base.seed)
         downloads = Path(args.downloads)
         downloads.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -9,8 +10,8 @@ from typing import Iterable, Iterator
 import pandas as pd
 
 from skinlab import io
-from skinlab.data import folder
-from skinlab.data.raw import Problem, RawWriter, raise_problems
+from skinlab.data import folder, images
+from skinlab.data.raw import InputError, Problem, RawWriter, no_usable_image, raise_problems
 from skinlab.data.schema import CLASSES
 from skinlab.params import Download
 
@@ -27,10 +28,11 @@ def synthetic_items(cfg: Download, seed: int) -> Iterator[tuple[dict, bytes, str
         yield record, sample.jpeg, ".jpg", sample.image_id, sample.mask
 
 
-def folder_items(good: list[dict], problems: list[Problem]) -> Iterator[tuple[dict, bytes, str, str, object]]:
+def folder_items(good: list[dict], problems: list[Problem], limits: images.Limits) -> Iterator[tuple[dict, bytes, str, str, object]]:
     """Read each image and mask once; an unreadable image becomes a problem, not a crash.
 
-    A bad mask is optional data: it is reported, and the image goes on without it.
+    A bad mask (or one over the pixel limit) is optional data: it is reported, and the image
+    goes on without it.
     """
     for record in good:
         path, mask_path = record["_image_path"], record["_mask_path"]
@@ -43,6 +45,7 @@ def folder_items(good: list[dict], problems: list[Problem]) -> Iterator[tuple[di
         mask = None
         if mask_path is not None:
             try:
+                images.check_mask_size(mask_path, limits)
                 mask = io.read_mask(mask_path)
             except io.MaskError as error:
                 problems.append(Problem("bad_mask", str(mask_path), str(error).removeprefix(f"{mask_path}: ")))
@@ -57,34 +60,94 @@ def write_items(items: Iterable, writer: RawWriter, problems: list[Problem]) -> 
             problems.append(Problem("bad_mask", name, str(error).removeprefix(f"{name}: ")))
             write_items([(record, data, ext, name, None)], writer, problems)
         except io.ImageError as error:
-            problems.append(Problem("corrupt_image", name, str(error).removeprefix(f"{name}: ")))
+            kind = getattr(error, "kind", "corrupt_image")
+            problems.append(Problem(kind, name, str(error).removeprefix(f"{name}: ")))
+
+
+def image_limits(cfg: Download) -> images.Limits:
+    return images.Limits(max_pixels=cfg.max_image_pixels, min_side=cfg.min_image_side)
+
+
+def checked_decoder(cfg: Download, repairs: dict[tuple[str, str], Problem]):
+    """A RawWriter decoder for images from outside: header limits, EXIF orientation, 16-bit scaling.
+
+    What it changes is recorded in `repairs` by (kind, file), once even when an image is
+    decoded again (after its mask was refused), so the log and the metrics say so.
+    """
+    limits = image_limits(cfg)
+
+    def decode(data: bytes, name: str):
+        decoded = images.decode(data, name, limits)
+        if decoded.orientation != 1:
+            repairs[("exif_orientation", name)] = Problem("exif_orientation", name, f"EXIF orientation {decoded.orientation} applied")
+        if decoded.rescaled_bits:
+            repairs[("rescaled_16bit", name)] = Problem(
+                "rescaled_16bit", name, f"16-bit image using {decoded.rescaled_bits} bits scaled to 8 bits")
+        return decoded.image, decoded.changed
+
+    return decode
 
 
 def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dict:
     """Fill out_dir (built atomically) from the configured source; return the stage metrics."""
     problems: list[Problem] = []
+    repairs: list[Problem] = []
+    image_repairs: dict[tuple[str, str], Problem] = {}
     info: dict = {}
     with io.atomic_dir(out_dir) as tmp:
-        writer = RawWriter(tmp, cfg.source)
         if cfg.source == "synthetic":
+            writer = RawWriter(tmp, cfg.source)
             items = synthetic_items(cfg, seed)
             where = "the synthetic generator"
         else:
+            writer = RawWriter(tmp, cfg.source, decode=checked_decoder(cfg, image_repairs))
             root = Path(cfg.folder.path) if cfg.source == "folder" else fetch_ham10000(cfg, downloads_dir)
-            good, problems, info = folder.records(root)
+            good, problems, row_repairs, info = folder.records(root, skip=cfg.on_bad_image == "skip")
+            repairs.extend(row_repairs)
             if cfg.source == "ham10000":
                 info["listed_without_image"] = listed_without_image(root)
-            items = folder_items(good, problems)
+            items = folder_items(good, problems, image_limits(cfg))
             where = str(root)
         write_items(items, writer, problems)
         if cfg.on_bad_image == "error":
             raise_problems(problems, where)
         frame = writer.finish()
         if frame.empty:
-            raise_problems([Problem("empty", where, "no usable image")], where)
+            raise no_usable_image(where, problems, cfg.on_bad_image, Path(info.get("metadata", "")).name)
     for problem in problems:
         log.warning("skipped %s", problem)
-    return summarize(frame, cfg.source, problems, info)
+    repairs += image_repairs.values()
+    for repair in repairs:
+        log.warning("repaired %s", repair)
+    metrics = summarize(frame, cfg.source, problems, info)
+    if cfg.source != "synthetic":
+        kinds = Counter(repair.kind for repair in repairs)
+        metrics["repaired"] = {"total": len(repairs), **dict(sorted(kinds.items()))}
+    return metrics
+
+
+def check_inputs(cfg: Download) -> str:
+    """What DVC needs before the stage can run, checked with messages that name the param.
+
+    DVC hashes `download.folder.path` (whatever the source) before running the stage, and a
+    missing folder or a dangling link inside it stops it with a bare `[Errno 2]`.
+    """
+    root = Path(cfg.folder.path)
+    if cfg.source == "folder":
+        table = folder.find_metadata(root)
+    elif not root.is_dir():
+        raise InputError(f"{root}: folder not found (download.folder.path in params.yaml; DVC tracks it "
+                         "whatever the source; the default is data/folder)")
+    dangling = folder.dangling_links(root)
+    if dangling:
+        names = ", ".join(f"{path} -> {os.readlink(path)}" for path in dangling[: folder.EXAMPLES])
+        raise InputError(f"{root}: {len(dangling)} dangling symbolic link(s), which DVC cannot hash (it stops with "
+                         f"[Errno 2] No such file or directory): {names}; remove or repair them")
+    if cfg.source != "folder":
+        return f"ok: source {cfg.source}"
+    good, problems, _, info = folder.records(root, skip=cfg.on_bad_image == "skip")
+    return (f"ok: {table}: {len(good)} image(s) found, {len(problems)} problem(s) before decoding (the stage "
+            f"names them), {info['unmatched_image_files']} image file(s) without a row")
 
 
 def fetch_ham10000(cfg: Download, downloads_dir: Path) -> Path:

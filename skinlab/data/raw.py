@@ -7,7 +7,9 @@ data/raw/masks/<image_id>.png           0/255, same size as the image (when know
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,8 @@ class InputError(ValueError):
 
 @dataclasses.dataclass
 class Problem:
-    kind: str  # missing_image, corrupt_image, bad_mask, unknown_dx, duplicate_id, bad_value
+    kind: str  # missing_image, corrupt_image, too_large, too_small, unsupported_format, dangling_link,
+    # bad_mask, unknown_dx, duplicate_id, duplicate_file, bad_value; repairs: blanked_value, exif_orientation, rescaled_16bit
     where: str  # file or row the user can find
     detail: str
 
@@ -46,12 +49,45 @@ def raise_problems(problems: list[Problem], source: str, limit: int = 50) -> Non
     raise InputError("\n".join(lines))
 
 
-class RawWriter:
-    """Writes images, masks and metadata rows into a directory (the caller makes it atomic)."""
+def decode_as_stored(data: bytes, name: str) -> tuple[np.ndarray, bool]:
+    """The plain decoder: the image as stored, and False (its bytes can be kept when JPEG/PNG RGB)."""
+    return io.decode_unchanged(data, name), False
 
-    def __init__(self, out_dir: Path, source: str):
+
+def summarize_problems(problems: list[Problem], examples: int = 3) -> list[str]:
+    """Lines giving each kind of problem with its count and its first few items."""
+    lines = []
+    for kind, count in sorted(Counter(problem.kind for problem in problems).items(), key=lambda item: -item[1]):
+        lines.append(f"  {count} {kind}, e.g.")
+        lines += [f"    - {problem}" for problem in [p for p in problems if p.kind == kind][:examples]]
+        if count > examples:
+            lines.append(f"    ... and {count - examples} more")
+    return lines
+
+
+def no_usable_image(where: str, problems: list[Problem], on_bad_image: str, table: str = "") -> InputError:
+    """The error for an import that leaves nothing: why each item went, and advice that fits the setting."""
+    if not problems:
+        return InputError(f"{where}: no usable image: {table or 'the metadata table'} has no data rows")
+    lines = [f"{where}: no usable image: all {len(problems)} item(s) are bad:"] + summarize_problems(problems)
+    if on_bad_image == "skip":
+        lines.append("download.on_bad_image is skip, but skipping leaves nothing: fix the items above.")
+    else:
+        lines.append("Fix them, or set download.on_bad_image: skip in params.yaml to skip and count them.")
+    return InputError("\n".join(lines))
+
+
+class RawWriter:
+    """Writes images, masks and metadata rows into a directory (the caller makes it atomic).
+
+    `decode(data, name)` returns the decoded image and whether it differs from the file's own
+    pixels (rotated, rescaled), so the file must be re-encoded rather than copied.
+    """
+
+    def __init__(self, out_dir: Path, source: str, decode: Callable[[bytes, str], tuple[np.ndarray, bool]] = decode_as_stored):
         self.out = Path(out_dir)
         self.source = source
+        self.decode = decode
         (self.out / "images").mkdir(parents=True, exist_ok=True)
         (self.out / "masks").mkdir(parents=True, exist_ok=True)
         self.rows: list[dict] = []
@@ -61,11 +97,11 @@ class RawWriter:
 
         Raises io.ImageError (naming `name`) for an undecodable image or a mask of another size.
         """
-        decoded = io.decode_unchanged(data, name)
+        decoded, changed = self.decode(data, name)
         height, width = decoded.shape[:2]
         image_id = record["image_id"]
         ext = ext.lower()
-        if not (ext in COPY_AS_IS and io.is_rgb8(decoded)):
+        if changed or not (ext in COPY_AS_IS and io.is_rgb8(decoded)):
             data, ext = io.encode_image(io.to_rgb(decoded, name), ".png"), ".png"
         if ext == ".jpeg":
             ext = ".jpg"

@@ -7,12 +7,12 @@ footer saying it is not a medical device, because PNGs travel without their READ
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from skinlab import io
 
 FOOTER = "Research use only - not a medical device."
 
@@ -111,15 +111,8 @@ def roc_points(y_true: Sequence[str], proba, classes: Sequence[str]) -> list[dic
 def save_png(fig, path) -> Path:
     """Write ``fig`` to ``path`` through a temporary sibling, so a crash leaves no half PNG."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     return path
 
 

@@ -11,8 +11,9 @@ from stages import download
 from tests.helpers import make_folder, rows_per_class, write_params
 
 
-def run_download(tmp_path, folder, on_bad="error"):
-    params = write_params(tmp_path / "params.yaml", download={"source": "folder", "on_bad_image": on_bad, "folder": {"path": str(folder)}})
+def run_download(tmp_path, folder, on_bad="error", **download_params):
+    params = write_params(tmp_path / "params.yaml", download={"source": "folder", "on_bad_image": on_bad, "folder": {"path": str(folder)},
+                                                              **download_params})
     out = tmp_path / "raw"
     download.main([
         "--params", str(params), "--out", str(out), "--downloads", str(tmp_path / "dl"),
@@ -125,7 +126,9 @@ def test_ham10000_source_against_a_fake_dataverse(tmp_path):
     from tests.fake_release import make_release
 
     with FakeDataverse(make_release()) as server:
-        params = write_params(tmp_path / "params.yaml", download={"source": "ham10000", "ham10000": {"base_url": server.base_url, "retries": 0}})
+        # The fake's images are 8 x 6 px: below the default download.min_image_side.
+        params = write_params(tmp_path / "params.yaml", download={"source": "ham10000", "min_image_side": 4,
+                                                                  "ham10000": {"base_url": server.base_url, "retries": 0}})
         download.main(["--params", str(params), "--out", str(tmp_path / "raw"), "--downloads", str(tmp_path / "dl"),
                        "--metrics", str(tmp_path / "m.json"), "--plots", str(tmp_path / "p")])
     metrics = json.loads((tmp_path / "m.json").read_text())

@@ -1,5 +1,6 @@
 import json
 import math
+import os
 
 import cv2
 import numpy as np
@@ -56,3 +57,26 @@ def test_image_round_trip_keeps_rgb(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
     io.write_image(tmp_path / "x.png", image)
     assert np.array_equal(io.read_image(tmp_path / "x.png"), image)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_writers_give_the_mode_a_plain_write_gives(tmp_path, umask):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from skinlab.evaluation import plots
+
+    old = os.umask(umask)
+    try:
+        (tmp_path / "plain.txt").write_text("x")
+        io.write_json(tmp_path / "m.json", {"a": 1})
+        io.write_csv(tmp_path / "t.csv", pd.DataFrame({"a": [1]}))
+        io.write_image(tmp_path / "i.png", np.zeros((2, 2, 3), np.uint8))
+        plots.save_png(Figure(figsize=(1, 1)), tmp_path / "f.png")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
+    for name in ("m.json", "t.csv", "i.png", "f.png"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(expected), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "i.png", "m.json", "plain.txt", "t.csv"]

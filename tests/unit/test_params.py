@@ -84,3 +84,13 @@ def test_unknown_feature_set_is_named():
 def test_a_boolean_is_not_taken_for_a_number():
     with pytest.raises(params.ParamsError, match=r"base.seed"):
         params.parse({"base": {"seed": True}})
+
+
+def test_image_limits_and_a_tilde_in_the_folder_path_are_named():
+    assert params.parse({}).download.max_image_pixels == 50_000_000
+    with pytest.raises(params.ParamsError, match=r"download.max_image_pixels Input should be greater than or equal to 1 \(got 0\)"):
+        params.parse({"download": {"max_image_pixels": 0}})
+    with pytest.raises(params.ParamsError, match=r"download.min_image_side Input should be greater than or equal to 1 \(got 0\)"):
+        params.parse({"download": {"min_image_side": 0}})
+    with pytest.raises(params.ParamsError, match=r"download.folder: path: DVC does not expand '~' \(got '~/x'\)"):
+        params.parse({"download": {"folder": {"path": "~/x"}}})
