@@ -26,6 +26,7 @@ CASES = [
     (60, ("bcc", "mel")),
     (25, ("df", "nv", "vasc")),  # no malignant column
 ]
+CASES = [pytest.param(n, classes, id=f"{n}-{'+'.join(classes) if len(classes) < 7 else 'all'}") for n, classes in CASES]
 # sklearn's balanced accuracy warns when a class is predicted but absent; so does the data here.
 pytestmark = pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true:UserWarning")
 
