@@ -57,8 +57,8 @@ def test_three_lesions_enumerated_by_hand():
     values = [sum(LESION_RIGHT[g] for g in d) / sum(LESION_SIZES[g] for g in d) for d in draws]
     assert exact_percentile_interval(values) == (0.0, 1.0)
     assert exact_percentile_interval(values, alpha=0.1) == (1 / 8, 3 / 4)
-    assert bootstrap_ci(y_true, y_pred, accuracy_of, n_boot=20000, seed=0, groups=groups) == (0.0, 1.0)
-    low, high = bootstrap_ci(y_true, y_pred, accuracy_of, n_boot=20000, alpha=0.1, seed=0, groups=groups)
+    assert bootstrap_ci(y_true, y_pred, accuracy_of, n_boot=10000, seed=0, groups=groups) == (0.0, 1.0)
+    low, high = bootstrap_ci(y_true, y_pred, accuracy_of, n_boot=10000, alpha=0.1, seed=0, groups=groups)
     assert (low, high) == (pytest.approx(1 / 8), pytest.approx(3 / 4))
 
 
