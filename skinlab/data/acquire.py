@@ -149,6 +149,12 @@ def check_inputs(cfg: Download) -> str:
         names = ", ".join(f"{path} -> {os.readlink(path)}" for path in dangling[: folder.EXAMPLES])
         raise InputError(f"{root}: {len(dangling)} dangling symbolic link(s), which DVC cannot hash (it stops with "
                          f"[Errno 2] No such file or directory): {names}; remove or repair them")
+    if cfg.source == "dermamnist" and cfg.dermamnist.path:
+        from skinlab.data import dermamnist
+
+        npz = dermamnist.locate(cfg.dermamnist, Path())
+        counts = {split: len(labels) for split, labels in dermamnist.check(npz, cfg.dermamnist.size).items()}
+        return f"ok: {npz}: DermaMNIST at {cfg.dermamnist.size} px, {counts}"
     if cfg.source != "folder":
         return f"ok: source {cfg.source}"
     good, problems, _, info = folder.records(root, skip=cfg.on_bad_image == "skip")

@@ -65,3 +65,15 @@ def test_a_bad_npz_stops_the_stage_naming_it_and_writes_nothing(tmp_path, capsys
             in capsys.readouterr().err)
     assert not (tmp_path / "raw").exists() and not (tmp_path / "raw.tmp").exists()
     assert not (tmp_path / "download.json").exists()
+
+
+def test_check_reads_a_local_npz_without_writing(tmp_path, capsys):
+    path = write_npz(tmp_path / "mine.npz")
+    params = write_params(tmp_path / "params.yaml", download={"source": "dermamnist", "dermamnist": {"path": str(path)}})
+    download.main(["--params", str(params), "--check"])
+    assert (f"download: ok: {path}: DermaMNIST at 28 px, {{'train': 9, 'val': 3, 'test': 4}}"
+            in capsys.readouterr().out)
+    params = write_params(tmp_path / "params.yaml", download={"source": "dermamnist", "dermamnist": {"path": str(path), "size": 128}})
+    with pytest.raises(SystemExit):
+        download.main(["--params", str(params), "--check"])
+    assert "mine.npz: train_images holds 28x28 images, but download.dermamnist.size is 128" in capsys.readouterr().err
