@@ -69,8 +69,24 @@ class FolderParams(Section):
         return self
 
 
+class DermamnistParams(Section):
+    # The MedMNIST+ (v3) release on Zenodo, record 10519652; one npz per image size.
+    size: Literal[28, 64, 128, 224] = 28
+    path: str = ""  # a local copy of the npz; empty: download it into data/downloads
+    base_url: str = "https://zenodo.org/records/10519652/files"
+    retries: StrictInt = Field(3, ge=0, le=20)
+    timeout: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _no_tilde(self):
+        if self.path.startswith("~"):
+            raise ValueError(f"path: '~' is not expanded (got {self.path!r}); give the full path, "
+                             f"e.g. {os.path.expanduser(self.path)!r}")
+        return self
+
+
 class Download(Section):
-    source: Literal["synthetic", "ham10000", "folder"] = "synthetic"
+    source: Literal["synthetic", "ham10000", "folder", "dermamnist"] = "synthetic"
     on_bad_image: Literal["error", "skip"] = "error"
     # Checked from each image's header before decoding (OpenCV's own ceiling is 2**30 pixels).
     max_image_pixels: StrictInt = Field(50_000_000, ge=1, le=2**30)
@@ -78,6 +94,7 @@ class Download(Section):
     synthetic: SyntheticParams = SyntheticParams()
     ham10000: Ham10000Params = Ham10000Params()
     folder: FolderParams = FolderParams()
+    dermamnist: DermamnistParams = DermamnistParams()
 
 
 class Split(Section):

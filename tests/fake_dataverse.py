@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         original = link[1]
         self._send_file(fake_file, fake_file.content if original or not fake_file.original_name else fake_file.archival)
 
-    def _send_file(self, fake_file: FakeFile, body: bytes) -> None:
+    def _send_file(self, fake_file: FakeFile, body: bytes, headers: dict[str, str] | None = None) -> None:
         start = 0
         wanted = self.headers.get("Range")
         if wanted and not self.fake.ignore_range:
@@ -228,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.fake.force_gzip or _accepts_gzip(self.headers.get("Accept-Encoding")):
             part = gzip.compress(part)
             self.send_header("Content-Encoding", "gzip")

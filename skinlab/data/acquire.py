@@ -99,6 +99,10 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
             writer = RawWriter(tmp, cfg.source)
             items = synthetic_items(cfg, seed)
             where = "the synthetic generator"
+        elif cfg.source == "dermamnist":
+            writer = RawWriter(tmp, cfg.source)
+            npz, items, info = dermamnist_items(cfg, downloads_dir)
+            where = str(npz)
         else:
             writer = RawWriter(tmp, cfg.source, decode=checked_decoder(cfg, image_repairs))
             root = Path(cfg.folder.path) if cfg.source == "folder" else fetch_ham10000(cfg, downloads_dir)
@@ -120,6 +124,8 @@ def acquire(cfg: Download, seed: int, out_dir: Path, downloads_dir: Path) -> dic
     for repair in repairs:
         log.warning("repaired %s", repair)
     metrics = summarize(frame, cfg.source, problems, info)
+    if "dermamnist" in info:
+        metrics["dermamnist"] = info["dermamnist"]
     if cfg.source != "synthetic":
         kinds = Counter(repair.kind for repair in repairs)
         metrics["repaired"] = {"total": len(repairs), **dict(sorted(kinds.items()))}
@@ -143,6 +149,12 @@ def check_inputs(cfg: Download) -> str:
         names = ", ".join(f"{path} -> {os.readlink(path)}" for path in dangling[: folder.EXAMPLES])
         raise InputError(f"{root}: {len(dangling)} dangling symbolic link(s), which DVC cannot hash (it stops with "
                          f"[Errno 2] No such file or directory): {names}; remove or repair them")
+    if cfg.source == "dermamnist" and cfg.dermamnist.path:
+        from skinlab.data import dermamnist
+
+        npz = dermamnist.locate(cfg.dermamnist, Path())
+        counts = {split: len(labels) for split, labels in dermamnist.check(npz, cfg.dermamnist.size).items()}
+        return f"ok: {npz}: DermaMNIST at {cfg.dermamnist.size} px, {counts}"
     if cfg.source != "folder":
         return f"ok: source {cfg.source}"
     good, problems, _, info = folder.records(root, skip=cfg.on_bad_image == "skip")
@@ -162,6 +174,14 @@ def fetch_ham10000(cfg: Download, downloads_dir: Path) -> Path:
         retries=ham.retries,
         timeout=ham.timeout,
     )
+
+
+def dermamnist_items(cfg: Download, downloads_dir: Path):
+    """The npz (given or fetched into the cache), its images as RawWriter items, and what it is."""
+    from skinlab.data import dermamnist
+
+    npz = dermamnist.locate(cfg.dermamnist, downloads_dir)
+    return npz, dermamnist.items(npz, cfg.dermamnist.size), {"dermamnist": dermamnist.release_info(npz, cfg.dermamnist.size)}
 
 
 def listed_without_image(root: Path) -> int:
