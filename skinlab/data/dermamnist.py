@@ -25,8 +25,16 @@ import numpy as np
 import requests
 
 from skinlab import io
-from skinlab.data.download_http import DownloadError, download_file, file_digest, new_session, verify_file
-from skinlab.data.ham10000_listing import OFFLINE_CONNECT_TIMEOUT_S, OfflineError, _short_reason
+from skinlab.data.download_http import (
+    OFFLINE_CONNECT_TIMEOUT_S,
+    DownloadError,
+    download_file,
+    file_digest,
+    new_session,
+    short_reason,
+    verify_file,
+)
+from skinlab.data.ham10000_listing import OfflineError
 from skinlab.data.raw import InputError
 from skinlab.data.schema import CLASSES
 
@@ -81,7 +89,7 @@ def fetch(cache_dir: Path, size: int, *, base_url: str, retries: int = 3, timeou
     try:  # a refused connection or a DNS failure will not fix itself within the retries' backoff
         session.head(url, allow_redirects=True, timeout=(OFFLINE_CONNECT_TIMEOUT_S, timeout)).close()
     except requests.ConnectionError as err:
-        reason = _short_reason(err)
+        reason = short_reason(err)
         raise OfflineError(offline_message(url, reason, dest, size), reason) from err
     except requests.Timeout:
         pass  # the connection opened: the download itself retries and says what happened

@@ -40,6 +40,8 @@ MAX_ATTEMPTS = 100
 USER_AGENT = f"skinlab/{__version__} (+{PROJECT_URL}; research and teaching)"
 # How much of a server's error message goes into ours.
 MESSAGE_CHARS = 400
+# How long a first connection may take before the machine is taken to be offline.
+OFFLINE_CONNECT_TIMEOUT_S = 5.0
 
 
 class DownloadError(RuntimeError):
@@ -320,3 +322,13 @@ def _int_or_none(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def short_reason(err: Exception) -> str:
+    """The part of a connection error a user can act on (no DNS, refused, timed out)."""
+    text = str(err)
+    for hint in ("Name or service not known", "Temporary failure in name resolution", "Connection refused",
+                 "timed out", "Network is unreachable", "No route to host"):
+        if hint in text:
+            return hint
+    return type(err).__name__

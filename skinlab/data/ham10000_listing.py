@@ -15,13 +15,19 @@ from pathlib import PurePosixPath
 
 import requests
 
-from skinlab.data.download_http import USER_AGENT, DownloadError, new_session, server_message
+from skinlab.data.download_http import (
+    OFFLINE_CONNECT_TIMEOUT_S,
+    USER_AGENT,
+    DownloadError,
+    new_session,
+    server_message,
+    short_reason,
+)
 
 DOI = "doi:10.7910/DVN/DBW86T"
 DEFAULT_BASE_URL = "https://dataverse.harvard.edu"
 LOCK_NAME = "ham10000.lock.json"
 # The first request decides whether we are online; it must not hang on a dead network.
-OFFLINE_CONNECT_TIMEOUT_S = 5.0
 
 # Role -> accepted name stems (lower case, extension and punctuation removed). Matching by
 # stem survives Dataverse renaming an ingested "x.csv" to "x.tab" and small spelling changes.
@@ -113,7 +119,7 @@ def list_dataset_files(base_url: str, *, session: requests.Session | None = None
             timeout=(OFFLINE_CONNECT_TIMEOUT_S, timeout),
         )
     except requests.ConnectionError as err:  # includes ConnectTimeout and DNS failures
-        reason = _short_reason(err)
+        reason = short_reason(err)
         raise OfflineError(offline_message(base_url, reason), reason) from err
     except requests.Timeout as err:
         raise ListingUnavailableError(
@@ -227,11 +233,3 @@ def _safe_filename(name: str) -> str:
         raise DownloadError(f"the dataset listing names a file {name!r} that cannot be stored safely")
     return base
 
-
-def _short_reason(err: Exception) -> str:
-    text = str(err)
-    for hint in ("Name or service not known", "Temporary failure in name resolution", "Connection refused",
-                 "timed out", "Network is unreachable", "No route to host"):
-        if hint in text:
-            return hint
-    return type(err).__name__
