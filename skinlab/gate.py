@@ -225,7 +225,8 @@ def reproduce_rows(path: str, default: float, patterns: dict[str, float], old: d
         tolerance = next((t for p, t in patterns.items() if fnmatch.fnmatchcase(name, p)), default)
         a, b = old_values.get(name), new_values.get(name)
         if name not in old_values or name not in new_values or (a is None) != (b is None):
-            rows.append(Row(path, name, a, b, f"±{tolerance:g}", "MISMATCH", f"{path} {name}: {a} committed, {b} produced"))
+            said = ["absent" if name not in values else values[name] for values in (old_values, new_values)]
+            rows.append(Row(path, name, a, b, f"±{tolerance:g}", "MISMATCH", f"{path} {name}: {said[0]} committed, {said[1]} produced"))
         elif a is not None and abs(a - b) > tolerance:
             rows.append(Row(path, name, a, b, f"±{tolerance:g}", "MISMATCH",
                             f"{path} {name} not reproduced: {a!r} committed, {b!r} produced (tolerance {tolerance:g})"))

@@ -77,6 +77,7 @@ def test_reproduce_is_exact_by_default_and_per_pattern_tolerant_where_stated():
     assert not any(r.failed for r in loose)
     gone = gate.reproduce_rows("m.json", 0.0, {}, {"a": 1, "b": 2}, {"a": 1})
     assert [(r.metric, r.status) for r in gone] == [("a", "ok"), ("b", "MISMATCH")]
+    assert gone[1].reason == "m.json b: 2 committed, absent produced"
     assert gate.reproduce_rows("m.json", 0.0, {}, baselines(0.7), None)[0].failed
 
 
@@ -169,3 +170,15 @@ def test_unknown_rev_and_bad_files_exit_2(history, capsys):
     assert gate.main(["--rev", "no-such-branch"]) == 2
     assert "unknown git rev 'no-such-branch'" in capsys.readouterr().err
     assert gate.main(["--thresholds", "missing.yaml"]) == 2
+
+
+def test_a_long_report_lists_the_first_failures_and_counts_them_all(history, capsys):
+    commit_baselines(history, 0.70)
+    metrics = {"pairs": {f"p{i}": {"bacc": i / 100} for i in range(40)}}
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(metrics))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("FAIL: ") == gate.SHOW_AT_MOST
+    assert f"... 44 failures in all, first {gate.SHOW_AT_MOST} listed (--all lists every one)" in out
+    assert gate.main(["--reproduce", "--rev", "HEAD", "--all"]) == 1
+    assert capsys.readouterr().out.count("FAIL: ") == 44
