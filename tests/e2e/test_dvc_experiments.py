@@ -53,6 +53,8 @@ def experiments(tmp_path_factory):
     """A committed baseline built by `dvc repro`, then one experiment per stage."""
     root, env = make_copy(tmp_path_factory.mktemp("exp") / "repo")
     write_params(root / "params.yaml", **TINY)
+    # the remote is set before the experiments: `dvc exp push` uses the one of the experiment's commit
+    run([DVC, "remote", "add", "--default", "shared", str(root.parent / "dvc-remote")], root, env)
     run([DVC, "repro"], root, env)
     commit_all(root, env, "baseline")
     env = dict(env, SKINLAB_MLFLOW="1")  # the experiments log to MLflow's default store, <root>/mlflow.db
@@ -148,9 +150,7 @@ def test_keep_the_winner_and_snapshot_it(experiments):
 
 def test_data_models_and_experiments_are_shared_through_a_remote(experiments, tmp_path):
     root, env, _ = experiments
-    remote, origin, clone = tmp_path / "dvc-remote", tmp_path / "origin.git", tmp_path / "clone"
-    run([DVC, "remote", "add", "--default", "shared", str(remote)], root, env)
-    commit_all(root, env, "shared DVC remote")
+    origin, clone = tmp_path / "origin.git", tmp_path / "clone"
     run(["git", "init", "-q", "--bare", str(origin)], root, env)
     run(["git", "push", "-q", str(origin), "HEAD:refs/heads/main"], root, env)
     run([DVC, "push"], root, env)
@@ -160,7 +160,7 @@ def test_data_models_and_experiments_are_shared_through_a_remote(experiments, tm
     run([DVC, "pull"], clone, env)
     assert (clone / "models" / "baselines" / "best.joblib").is_file()
     assert only_downloads_missing(run([DVC, "status"], clone, env))
-    assert "queued-download" in run([DVC, "exp", "list", str(origin)], clone, env)
+    assert "queued-download" in run([DVC, "exp", "list", "--all-commits", str(origin)], clone, env)
     run([DVC, "exp", "pull", str(origin), "queued-download"], clone, env)
     run([DVC, "exp", "apply", "queued-download"], clone, env)
     assert json.loads((clone / "metrics" / "download.json").read_text())["n_lesions"] == 70
