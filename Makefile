@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install check run test bench dag
+.PHONY: install check run test gate bench dag
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +25,10 @@ run: check
 
 test: install
 	python -m pytest -q tests
+
+# a fresh dvc repro of HEAD reproduces the committed metrics and does not regress (.ci/gate)
+gate: install
+	.ci/gate
 
 bench: install
 	for name in $(basename $(notdir $(wildcard bench/bench_*.py))); do echo "== $$name"; python -m bench.$$name || exit 1; done

@@ -1,6 +1,8 @@
-"""Markdown tables from committed metrics, so README figures are printed, not typed.
+"""Markdown tables and sentences from committed metrics, so README figures are printed, not typed.
 
-python -m skinlab.report metrics/train_baselines.json
+python -m skinlab.report metrics/train_baselines.json          # the baselines table
+python -m skinlab.report --kind data results/dermamnist-28      # a sentence from a run's metrics/
+The README's markers name the kind and the run (skinlab/results.py checks them).
 """
 from __future__ import annotations
 
@@ -35,11 +37,67 @@ def baseline_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def data_summary(root: Path) -> str:
+    """The data a run saw, from its metrics/{download,split,augment}.json."""
+    download, split, augment = (io.read_json(root / "metrics" / f"{stage}.json") for stage in ("download", "split", "augment"))
+    images = " / ".join(f"{split[s]['n_images']} {s}" for s in ("train", "val", "test"))
+    lesions = " / ".join(str(split[s]["n_lesions"]) for s in ("train", "val", "test"))
+    train = augment["train"]
+    grown = (f"train is oversampled to {train['n_images']} images" if train["n_augmented"]
+             else "train is not oversampled")
+    size = augment["image_size"]
+    return (f"{download['n_images']} images of {download['n_lesions']} lesions, split into {images} images "
+            f"({lesions} lesions); {grown}; models see {size}x{size} px.")
+
+
+def _pair_name(pair: dict) -> str:
+    return f"{pair['features']} + {pair['model']}"
+
+
+def best_summary(metrics: dict) -> str:
+    """The pair chosen on val and what it scores on test."""
+    best = metrics["best"]
+    test = best["test"]
+    return (f"The chosen pair, {_pair_name(best)} (val balanced accuracy {_cell(best['val_balanced_accuracy'])}), "
+            f"scores {_cell(test['balanced_accuracy'])} balanced accuracy on test "
+            f"(95% interval {_cell(test['balanced_accuracy_ci95'])}), accuracy {_cell(test['accuracy'])}, "
+            f"macro AUC {_cell(test['macro_auc_ovr'])}.")
+
+
+def leaders_summary(metrics: dict) -> str:
+    """The pairs with the highest test accuracy and macro AUC, the metrics published tables report."""
+    pairs = list(metrics["pairs"].values())
+    by_acc = max(pairs, key=lambda p: p["test"]["accuracy"] or 0)
+    by_auc = max(pairs, key=lambda p: p["test"]["macro_auc_ovr"] or 0)
+    return (f"Highest test accuracy: {_pair_name(by_acc)} ({_cell(by_acc['test']['accuracy'])}, melanoma sensitivity "
+            f"{_cell(by_acc['test']['melanoma_sensitivity'])}); highest macro AUC: {_pair_name(by_auc)} "
+            f"({_cell(by_auc['test']['macro_auc_ovr'])}).")
+
+
+KINDS = {
+    "baselines": lambda root: baseline_table(io.read_json(root / "metrics" / "train_baselines.json")),
+    "data": data_summary,
+    "best": lambda root: best_summary(io.read_json(root / "metrics" / "train_baselines.json")),
+    "leaders": lambda root: leaders_summary(io.read_json(root / "metrics" / "train_baselines.json")),
+}
+
+
+def render(kind: str, root: Path) -> str:
+    """The text of one README marker: `kind` from KINDS, `root` a run's folder (`.` or results/<name>)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown report kind {kind!r}; known: {', '.join(KINDS)}")
+    return KINDS[kind](Path(root))
+
+
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("metrics", type=Path)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("metrics", type=Path, help="metrics/train_baselines.json, or with --kind a run's folder")
+    parser.add_argument("--kind", choices=sorted(KINDS), help="what to print from the run's folder")
     args = parser.parse_args(argv)
-    print(baseline_table(io.read_json(args.metrics)))
+    if args.kind:
+        print(render(args.kind, args.metrics))
+    else:
+        print(baseline_table(io.read_json(args.metrics)))
 
 
 if __name__ == "__main__":

@@ -2,62 +2,60 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import REPO, write_params
-from tests.stages.conftest import SMALL
-
-
-def run(cmd: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+from tests.e2e.repo import DVC, make_copy, run
 
 
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory):
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    root = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file() and not name.startswith(("metrics/", "plots/")) and name != "dvc.lock":
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    write_params(root / "params.yaml", **SMALL)
-    env = dict(os.environ, SKINLAB_MLFLOW="0", DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    run(["git", "init", "-q"], root, env)
-    return root, env
+    return make_copy(tmp_path_factory.mktemp("repo"))
 
 
 def test_repro_builds_everything_then_has_nothing_to_do(repo_copy):
     root, env = repo_copy
-    run([str(Path(sys.executable).parent / "dvc"), "repro"], root, env)
+    run([DVC, "repro"], root, env)
     for stage in ("download", "split", "augment", "train_baselines"):
         assert json.loads((root / "metrics" / f"{stage}.json").read_text()), stage
     assert (root / "models" / "baselines" / "best.joblib").exists()
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines"}
-    again = run([str(Path(sys.executable).parent / "dvc"), "repro"], root, env)
+    again = run([DVC, "repro"], root, env)
     assert "Running stage" not in again
-    status = run([str(Path(sys.executable).parent / "dvc"), "status"], root, env)
+    status = run([DVC, "status"], root, env)
     assert "up to date" in status
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    files = [root / "dvc.lock", *(root / "metrics").glob("*.json"), *(p for p in (root / "plots").rglob("*") if p.is_file())]
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+
+
+def test_a_forced_rerun_in_a_fresh_process_reproduces_metrics_plots_and_lock_byte_for_byte(repo_copy):
+    """Determinism across processes: every stage rerun from scratch by a new `dvc` process writes
+    the same bytes (the committed default's metrics are checked the same way by .ci/gate)."""
+    root, env = repo_copy
+    run([DVC, "repro"], root, env)
+    before = outputs(root)
+    assert len([name for name in before if name.startswith("metrics/")]) == 4
+    shutil.rmtree(root / "data" / "raw")  # nothing of the first run is reused
+    output = run([DVC, "repro", "--force"], root, env)
+    assert output.count("Running stage") == 4
+    after = outputs(root)
+    assert sorted(after) == sorted(before)
+    assert [name for name in before if before[name] != after[name]] == []
 
 
 def test_changing_an_augment_param_reruns_augment_and_downstream_only(repo_copy):
     root, env = repo_copy
-    run([str(Path(sys.executable).parent / "dvc"), "repro"], root, env)  # built (a no-op after the test above)
+    run([DVC, "repro"], root, env)  # built (a no-op after the test above)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["augment"]["transforms"]["hflip"] = 0.25
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    output = run([str(Path(sys.executable).parent / "dvc"), "repro"], root, env)
+    output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
     assert ran == {"augment", "train_baselines"}

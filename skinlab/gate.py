@@ -1,0 +1,313 @@
+"""The metric gate: metrics produced now against those committed on a git rev, per metrics_thresholds.yaml.
+
+python -m skinlab.gate                          # workspace vs HEAD~1: does any gated metric regress?
+python -m skinlab.gate --rev main               # ... vs another rev
+python -m skinlab.gate --reproduce --rev HEAD   # every numeric metric vs HEAD, within the reproduce tolerance
+
+Generic over the pipeline: the metrics files are the ones dvc.yaml declares, the metrics and their
+directions are in the thresholds file, so a new stage is gated by adding its thresholds. A commit
+between the rev and HEAD may accept a drop on purpose with a trailer line
+`Accept-Metric-Drop: metrics/<stage>.json:<metric>` (the README's "CI gate" section).
+Exit status: 0 pass, 1 regression or mismatch, 2 bad input (thresholds file, rev, missing files).
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+THRESHOLDS = "metrics_thresholds.yaml"
+ACCEPT_TRAILER = "Accept-Metric-Drop:"
+SHOW_AT_MOST = 25   # rows of a long report (a whole metrics file not reproduced); --all shows every one
+
+
+class GateError(ValueError):
+    """Bad input to the gate: the message names the file, key or rev."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str          # a metric key, `*` matching any part (fnmatch)
+    better: str           # "higher" | "lower"
+    max_drop: float       # how far it may move the wrong way
+
+
+@dataclass
+class Row:
+    path: str
+    metric: str
+    old: float | None
+    new: float | None
+    limit: str            # the threshold as printed
+    status: str           # ok | new | accepted | REGRESSION | MISMATCH | MISSING
+    reason: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("REGRESSION", "MISMATCH", "MISSING")
+
+
+# ---- what the pipeline declares, and the numbers in a metrics file -----------------------------
+
+def declared_metrics(dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
+    """Every metrics file of dvc.yaml (the stages' `metrics:` and a top-level `metrics:` list)."""
+    data = yaml.safe_load(Path(dvc_yaml).read_text()) or {}
+    entries = list(data.get("metrics") or [])
+    for stage in (data.get("stages") or {}).values():
+        entries.extend(stage.get("metrics") or [])
+    paths = [entry if isinstance(entry, str) else next(iter(entry)) for entry in entries]
+    return list(dict.fromkeys(paths))
+
+
+def leaves(data, prefix: str = "") -> dict[str, float | None]:
+    """Numeric leaves as {'best.test.balanced_accuracy': 0.73}, list items by index, as dvc names them.
+    None (a metric that was undefined) is kept; strings and booleans are not metrics."""
+    out: dict[str, float | None] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(leaves(value, f"{prefix}{key}."))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            out.update(leaves(value, f"{prefix}{index}."))
+    elif data is None or (isinstance(data, (int, float)) and not isinstance(data, bool)):
+        out[prefix[:-1]] = data
+    return out
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+
+def resolve_rev(repo: Path, rev: str) -> str | None:
+    """The commit of `rev`; None when the history has no such commit (a first commit's HEAD~1)."""
+    done = git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if done.returncode == 0:
+        return done.stdout.strip()
+    if git(repo, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        raise GateError(f"git rev {rev!r} is not in this shallow clone: fetch the history (git fetch --unshallow)")
+    if rev.startswith("HEAD~") or rev.startswith("HEAD^"):
+        return None
+    raise GateError(f"unknown git rev {rev!r}")
+
+
+def metrics_at_rev(repo: Path, commit: str, path: str) -> dict | None:
+    """A metrics file as committed on `commit`; None when that commit has no such file (a new stage)."""
+    done = git(repo, "show", f"{commit}:{path}")
+    if done.returncode != 0:
+        return None
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError as error:
+        raise GateError(f"{path} on {commit[:10]} is not valid JSON: {error}") from None
+
+
+def metrics_in_dir(root: Path, path: str) -> dict | None:
+    file = root / path
+    if not file.exists():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise GateError(f"{file} is not valid JSON: {error}") from None
+
+
+def accepted_drops(repo: Path, commit: str) -> set[str]:
+    """`path:metric` named by Accept-Metric-Drop trailers of the commits after `commit` up to HEAD."""
+    log = git(repo, "log", "--format=%B", f"{commit}..HEAD").stdout
+    return {line[len(ACCEPT_TRAILER):].strip().split()[0] for line in log.splitlines()
+            if line.startswith(ACCEPT_TRAILER) and line[len(ACCEPT_TRAILER):].strip()}
+
+
+# ---- the thresholds file -------------------------------------------------------------------------
+
+@dataclass
+class Thresholds:
+    regression: dict[str, list[Rule]]       # metrics file -> rules
+    reproduce_default: float
+    reproduce: dict[str, dict[str, float]]  # metrics file -> pattern -> tolerance
+
+
+def _number(value, where: str, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise GateError(f"{where} must be a number >= {minimum:g} (got {value!r})")
+    return float(value)
+
+
+def load_thresholds(path: str | Path, declared: list[str]) -> Thresholds:
+    path = Path(path)
+    if not path.exists():
+        raise GateError(f"{path}: no thresholds file")
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = set(data) - {"regression", "reproduce"}
+    if unknown:
+        raise GateError(f"{path}: unknown section(s) {sorted(unknown)}; expected regression, reproduce")
+    regression: dict[str, list[Rule]] = {}
+    for file, rules in (data.get("regression") or {}).items():
+        if file not in declared:
+            raise GateError(f"{path}: regression.{file} is not a metrics file of dvc.yaml ({', '.join(declared)})")
+        regression[file] = []
+        for pattern, rule in (rules or {}).items():
+            where = f"{path}: regression.{file}.{pattern}"
+            if not isinstance(rule, dict) or set(rule) != {"better", "max_drop"}:
+                raise GateError(f"{where} must be {{better: higher|lower, max_drop: <number>}} (got {rule!r})")
+            if rule["better"] not in ("higher", "lower"):
+                raise GateError(f"{where}.better must be higher or lower (got {rule['better']!r})")
+            regression[file].append(Rule(str(pattern), rule["better"], _number(rule["max_drop"], f"{where}.max_drop")))
+    section = dict(data.get("reproduce") or {})
+    default = _number(section.pop("default", 0.0), f"{path}: reproduce.default")
+    reproduce: dict[str, dict[str, float]] = {}
+    for file, patterns in section.items():
+        if file not in declared:
+            raise GateError(f"{path}: reproduce.{file} is not a metrics file of dvc.yaml ({', '.join(declared)})")
+        if not isinstance(patterns, dict):
+            raise GateError(f"{path}: reproduce.{file} must map metric patterns to tolerances (got {patterns!r})")
+        reproduce[file] = {str(p): _number(t, f"{path}: reproduce.{file}.{p}") for p, t in patterns.items()}
+    return Thresholds(regression, default, reproduce)
+
+
+# ---- the two comparisons -------------------------------------------------------------------------
+
+def _is_pattern(text: str) -> bool:
+    return any(char in text for char in "*?[")
+
+
+def regression_rows(path: str, rules: list[Rule], old: dict | None, new: dict | None,
+                    accepted: set[str] = frozenset()) -> list[Row]:
+    """One row per gated metric of one file: `new` may not move the wrong way by more than max_drop."""
+    if new is None:
+        return [Row(path, "(file)", None, None, "", "MISSING", f"{path} was not produced, but {THRESHOLDS} gates it")]
+    old_values, new_values = leaves(old) if old is not None else {}, leaves(new)
+    rows = []
+    for rule in rules:
+        names = sorted(n for n in set(new_values) | set(old_values) if fnmatch.fnmatchcase(n, rule.pattern))
+        if not names and not _is_pattern(rule.pattern):
+            names = [rule.pattern]
+        limit = f"{rule.better}, max drop {rule.max_drop:g}"
+        for name in names:
+            rows.append(_regression_row(path, name, rule, old_values, new_values, limit, f"{path}:{name}" in accepted))
+    return rows
+
+
+def _regression_row(path, name, rule, old_values, new_values, limit, accepted) -> Row:
+    old, new = old_values.get(name), new_values.get(name)
+    if name not in new_values or (new is None and old is not None):
+        status = "accepted" if accepted else "MISSING"
+        return Row(path, name, old, new, limit, status, f"{path} {name}: no value now ({limit})")
+    if name not in old_values or old is None:
+        return Row(path, name, old, new, limit, "new")
+    if new is None:
+        return Row(path, name, old, new, limit, "ok")
+    drop = (old - new) if rule.better == "higher" else (new - old)
+    if drop > rule.max_drop + 1e-12:
+        reason = (f"{path} {name} regressed: {old:.4f} -> {new:.4f} ({rule.better} is better; "
+                  f"it may drop at most {rule.max_drop:g}, it dropped {drop:.4f})")
+        return Row(path, name, old, new, limit, "accepted" if accepted else "REGRESSION", reason)
+    return Row(path, name, old, new, limit, "ok")
+
+
+def reproduce_rows(path: str, default: float, patterns: dict[str, float], old: dict | None, new: dict | None) -> list[Row]:
+    """Every numeric metric of one file: `new` must equal `old` within its tolerance, in either direction."""
+    if old is None and new is None:
+        return []
+    if old is None or new is None:
+        which = "committed" if old is None else "produced"
+        return [Row(path, "(file)", None, None, "", "MISSING", f"{path} was not {which}")]
+    old_values, new_values = leaves(old), leaves(new)
+    rows = []
+    for name in sorted(set(old_values) | set(new_values)):
+        tolerance = next((t for p, t in patterns.items() if fnmatch.fnmatchcase(name, p)), default)
+        a, b = old_values.get(name), new_values.get(name)
+        if name not in old_values or name not in new_values or (a is None) != (b is None):
+            said = ["absent" if name not in values else values[name] for values in (old_values, new_values)]
+            rows.append(Row(path, name, a, b, f"±{tolerance:g}", "MISMATCH", f"{path} {name}: {said[0]} committed, {said[1]} produced"))
+        elif a is not None and abs(a - b) > tolerance:
+            rows.append(Row(path, name, a, b, f"±{tolerance:g}", "MISMATCH",
+                            f"{path} {name} not reproduced: {a!r} committed, {b!r} produced (tolerance {tolerance:g})"))
+        else:
+            rows.append(Row(path, name, a, b, f"±{tolerance:g}", "ok"))
+    return rows
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[Row], old_label: str, new_label: str) -> str:
+    """Markdown like `dvc metrics diff --md`, with the threshold and a verdict per row."""
+    lines = [f"| Path | Metric | {old_label} | {new_label} | Change | Threshold | Status |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for row in rows:
+        change = "-" if row.old is None or row.new is None else f"{row.new - row.old:+.5g}"
+        lines.append(f"| {row.path} | {row.metric} | {_fmt(row.old)} | {_fmt(row.new)} | {change} | {row.limit} | {row.status} |")
+    return "\n".join(lines)
+
+
+def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reproduce: bool = False,
+             show_all: bool = False) -> tuple[int, str]:
+    """Compare; return the exit status and the report to print."""
+    declared = declared_metrics(new_root / "dvc.yaml")
+    thresholds = load_thresholds(thresholds_file, declared)
+    commit = resolve_rev(repo, rev)
+    if commit is None:
+        return 0, f"{rev} does not exist (first commit): nothing to compare against, gate passes"
+    new_label = "workspace" if new_root.resolve() == repo.resolve() else "produced"
+    rows: list[Row] = []
+    if reproduce:
+        for path in declared:
+            rows += reproduce_rows(path, thresholds.reproduce_default, thresholds.reproduce.get(path, {}),
+                                   metrics_at_rev(repo, commit, path), metrics_in_dir(new_root, path))
+    else:
+        accepted = accepted_drops(repo, commit)
+        for path, rules in thresholds.regression.items():
+            rows += regression_rows(path, rules, metrics_at_rev(repo, commit, path), metrics_in_dir(new_root, path), accepted)
+    failed = [row for row in rows if row.failed]
+    shown = rows if show_all or not reproduce else [row for row in rows if row.status != "ok"]
+    limit = None if show_all else SHOW_AT_MOST
+    what = "reproduce" if reproduce else "regression"
+    lines = [f"metric gate ({what}): {rev} ({commit[:10]}) vs {new_label}, thresholds from {thresholds_file}"]
+    if shown:
+        lines.append(table(shown[:limit], rev, new_label))
+    if reproduce:
+        lines.append(f"{len(rows) - len(failed)} of {len(rows)} metrics reproduced within tolerance")
+    ungated = [p for p in declared if p not in thresholds.regression]
+    if not reproduce and ungated:
+        lines.append(f"not gated (no thresholds): {', '.join(ungated)}")
+    lines += [f"FAIL: {row.reason}" for row in failed[:limit]]
+    if limit is not None and max(len(shown), len(failed)) > limit:
+        lines.append(f"... {len(failed)} failures in all, first {limit} listed (--all lists every one)")
+    lines += [f"accepted by a commit trailer: {row.reason}" for row in rows if row.status == "accepted" and row.reason]
+    lines.append(f"metric gate ({what}): {'FAILED, ' + str(len(failed)) + ' problem(s)' if failed else 'passed'}")
+    return (1 if failed else 0), "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rev", help="git rev to compare with (default HEAD~1; HEAD with --reproduce)")
+    parser.add_argument("--new", type=Path, default=Path("."), help="repository root holding the new metrics (default: the workspace)")
+    parser.add_argument("--thresholds", type=Path, default=Path(THRESHOLDS))
+    parser.add_argument("--reproduce", action="store_true", help="every metric must match the rev's within tolerance")
+    parser.add_argument("--all", action="store_true", help="list every compared metric, not only the changed ones")
+    args = parser.parse_args(argv)
+    rev = args.rev or ("HEAD" if args.reproduce else "HEAD~1")
+    try:
+        status, report = run_gate(Path("."), args.new, rev, args.thresholds, args.reproduce, args.all)
+    except GateError as error:
+        print(f"metric gate: error: {error}", file=sys.stderr)
+        return 2
+    print(report)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

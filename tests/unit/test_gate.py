@@ -1,0 +1,184 @@
+"""The metric gate on fabricated metric pairs, in both directions, and on a small git history."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from skinlab import gate
+from tests.helpers import REPO
+
+HIGHER = gate.Rule("best.test.balanced_accuracy", "higher", 0.01)
+LOWER = gate.Rule("lesions_crossing_splits", "lower", 0.0)
+
+
+def baselines(bacc, auc=0.9):
+    return {"best": {"features": "hog", "test": {"balanced_accuracy": bacc, "macro_auc_ovr": auc, "ci": [bacc - 0.1, bacc + 0.1]}}}
+
+
+def test_leaves_name_metrics_as_dvc_does():
+    data = {"a": {"b": 1, "c": [0.5, 0.7], "d": None, "flag": True, "name": "x"}, "n": 3}
+    assert gate.leaves(data) == {"a.b": 1, "a.c.0": 0.5, "a.c.1": 0.7, "a.d": None, "n": 3}
+
+
+def test_declared_metrics_are_read_from_the_real_dvc_yaml():
+    assert gate.declared_metrics(REPO / "dvc.yaml") == ["metrics/download.json", "metrics/split.json",
+                                                         "metrics/augment.json", "metrics/train_baselines.json"]
+
+
+@pytest.mark.parametrize("old, new, status", [
+    (0.70, 0.68, "REGRESSION"),   # dropped 0.02 > 0.01
+    (0.70, 0.695, "ok"),          # dropped 0.005: within the allowance
+    (0.70, 0.69, "ok"),           # dropped exactly the allowance
+    (0.70, 0.80, "ok"),           # better
+])
+def test_higher_is_better(old, new, status):
+    [row] = gate.regression_rows("metrics/t.json", [HIGHER], baselines(old), baselines(new))
+    assert (row.old, row.new, row.status) == (old, new, status)
+
+
+@pytest.mark.parametrize("old, new, status", [(0, 2, "REGRESSION"), (2, 0, "ok"), (0, 0, "ok")])
+def test_lower_is_better(old, new, status):
+    [row] = gate.regression_rows("metrics/split.json", [LOWER], {"lesions_crossing_splits": old}, {"lesions_crossing_splits": new})
+    assert row.status == status
+
+
+def test_a_regression_names_metric_old_and_new_values_and_threshold():
+    [row] = gate.regression_rows("metrics/t.json", [HIGHER], baselines(0.7304), baselines(0.6512))
+    assert row.failed
+    assert row.reason == ("metrics/t.json best.test.balanced_accuracy regressed: 0.7304 -> 0.6512 "
+                          "(higher is better; it may drop at most 0.01, it dropped 0.0792)")
+
+
+def test_new_file_missing_metric_patterns_and_accepted_drops():
+    assert [r.status for r in gate.regression_rows("m.json", [HIGHER], None, baselines(0.5))] == ["new"]
+    [missing] = gate.regression_rows("m.json", [gate.Rule("best.test.gone", "higher", 0.0)], baselines(0.5), baselines(0.5))
+    assert missing.status == "MISSING" and missing.failed
+    [no_file] = gate.regression_rows("m.json", [HIGHER], baselines(0.5), None)
+    assert no_file.failed and "was not produced" in no_file.reason
+    rows = gate.regression_rows("m.json", [gate.Rule("best.test.ci.*", "higher", 0.0)], baselines(0.5), baselines(0.4))
+    assert [(r.metric, r.status) for r in rows] == [("best.test.ci.0", "REGRESSION"), ("best.test.ci.1", "REGRESSION")]
+    [kept] = gate.regression_rows("m.json", [HIGHER], baselines(0.7), baselines(0.5), {"m.json:best.test.balanced_accuracy"})
+    assert kept.status == "accepted" and not kept.failed
+
+
+def test_reproduce_is_exact_by_default_and_per_pattern_tolerant_where_stated():
+    same = gate.reproduce_rows("m.json", 0.0, {}, baselines(0.7), baselines(0.7))
+    assert same and all(r.status == "ok" for r in same)
+    off = gate.reproduce_rows("m.json", 0.0, {}, baselines(0.7), baselines(0.7 + 1e-9))
+    assert [r.metric for r in off if r.failed] == ["best.test.balanced_accuracy", "best.test.ci.0", "best.test.ci.1"]
+    assert [r.reason for r in off if r.failed][0] == ("m.json best.test.balanced_accuracy not reproduced: "
+                                                      "0.7 committed, 0.7000000009999999 produced (tolerance 0)")
+    loose = gate.reproduce_rows("m.json", 0.0, {"best.test.*": 1e-6}, baselines(0.7), baselines(0.7 + 1e-9))
+    assert not any(r.failed for r in loose)
+    gone = gate.reproduce_rows("m.json", 0.0, {}, {"a": 1, "b": 2}, {"a": 1})
+    assert [(r.metric, r.status) for r in gone] == [("a", "ok"), ("b", "MISMATCH")]
+    assert gone[1].reason == "m.json b: 2 committed, absent produced"
+    assert gate.reproduce_rows("m.json", 0.0, {}, baselines(0.7), None)[0].failed
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"regression": {"metrics/nope.json": {}}}, "regression.metrics/nope.json is not a metrics file of dvc.yaml"),
+    ({"regression": {"metrics/split.json": {"x": {"better": "up", "max_drop": 0}}}}, "x.better must be higher or lower"),
+    ({"regression": {"metrics/split.json": {"x": {"better": "lower", "max_drop": -1}}}}, "x.max_drop must be a number >= 0"),
+    ({"regression": {"metrics/split.json": {"x": {"better": "lower"}}}}, "must be {better: higher|lower, max_drop: <number>}"),
+    ({"reproduce": {"default": "exact"}}, "reproduce.default must be a number"),
+    ({"gates": {}}, "unknown section(s) ['gates']"),
+])
+def test_bad_thresholds_files_name_the_key(tmp_path, content, message):
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(gate.GateError) as error:
+        gate.load_thresholds(path, gate.declared_metrics(REPO / "dvc.yaml"))
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_the_repository_thresholds_gate_metrics_that_exist():
+    declared = gate.declared_metrics(REPO / "dvc.yaml")
+    thresholds = gate.load_thresholds(REPO / gate.THRESHOLDS, declared)
+    assert "metrics/train_baselines.json" in thresholds.regression
+    for path, rules in thresholds.regression.items():
+        values = gate.leaves(json.loads((REPO / path).read_text()))
+        for rule in rules:
+            assert any(gate.fnmatch.fnmatchcase(name, rule.pattern) for name in values), f"{path}: {rule.pattern} matches nothing"
+
+
+# ---- on a git history ---------------------------------------------------------------------------
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture
+def history(tmp_path, monkeypatch):
+    """A repository with the real dvc.yaml and thresholds, whose first commit has split metrics only."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / gate.THRESHOLDS).write_text(yaml.safe_dump({"regression": {
+        "metrics/split.json": {"lesions_crossing_splits": {"better": "lower", "max_drop": 0}},
+        "metrics/train_baselines.json": {"best.test.balanced_accuracy": {"better": "higher", "max_drop": 0.01}}}}))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "split.json").write_text(json.dumps({"lesions_crossing_splits": 0}))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def commit_baselines(root: Path, bacc: float, message: str = "baselines") -> None:
+    (root / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(bacc)))
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", message)
+
+
+def test_gate_on_a_history(history, capsys):
+    assert gate.main([]) == 0  # HEAD~1 does not exist yet
+    assert "nothing to compare" in capsys.readouterr().out
+    commit_baselines(history, 0.70)  # a new stage: its metrics are not on HEAD~1
+    assert gate.main([]) == 0
+    assert "| metrics/train_baselines.json | best.test.balanced_accuracy | - | 0.7 | - |" in capsys.readouterr().out
+    commit_baselines(history, 0.75)
+    assert gate.main([]) == 0
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(0.60)))  # worse, in the workspace
+    assert gate.main([]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: metrics/train_baselines.json best.test.balanced_accuracy regressed: 0.7000 -> 0.6000" in out
+    assert "| best.test.balanced_accuracy | 0.7 | 0.6 | -0.1 | higher, max drop 0.01 | REGRESSION |" in out
+    assert gate.main(["--rev", "HEAD"]) == 1  # 0.75 -> 0.60
+    assert "| best.test.balanced_accuracy | 0.75 | 0.6 | -0.15 | higher, max drop 0.01 | REGRESSION |" in capsys.readouterr().out
+    assert gate.main(["--rev", "HEAD~2"]) == 0  # the first commit had no baselines: new
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    assert "not reproduced: 0.75 committed, 0.6 produced" in capsys.readouterr().out
+
+
+def test_a_commit_trailer_accepts_a_named_drop(history, capsys):
+    commit_baselines(history, 0.75)
+    commit_baselines(history, 0.60, "Smaller grid\n\nAccept-Metric-Drop: metrics/split.json:lesions_crossing_splits")
+    assert gate.main([]) == 1  # the trailer names another metric
+    commit_baselines(history, 0.59, "Smaller grid\n\nAccept-Metric-Drop: metrics/train_baselines.json:best.test.balanced_accuracy faster")
+    assert gate.main(["--rev", "HEAD~2"]) == 0
+    assert "accepted by a commit trailer" in capsys.readouterr().out
+
+
+def test_unknown_rev_and_bad_files_exit_2(history, capsys):
+    assert gate.main(["--rev", "no-such-branch"]) == 2
+    assert "unknown git rev 'no-such-branch'" in capsys.readouterr().err
+    assert gate.main(["--thresholds", "missing.yaml"]) == 2
+
+
+def test_a_long_report_lists_the_first_failures_and_counts_them_all(history, capsys):
+    commit_baselines(history, 0.70)
+    metrics = {"pairs": {f"p{i}": {"bacc": i / 100} for i in range(40)}}
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(metrics))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("FAIL: ") == gate.SHOW_AT_MOST
+    assert f"... 44 failures in all, first {gate.SHOW_AT_MOST} listed (--all lists every one)" in out
+    assert gate.main(["--reproduce", "--rev", "HEAD", "--all"]) == 1
+    assert capsys.readouterr().out.count("FAIL: ") == 44
