@@ -166,11 +166,11 @@ class TrainCnn(Section):
     arch: Literal[CNN_ARCHS] = "compact"
     weights: Literal["none", "imagenet"] = "none"
     image_size: StrictInt = Field(64, ge=16, le=512)
-    filters: tuple[StrictInt, ...] = (32, 64, 128, 192)  # compact: one double-conv block per entry
+    filters: tuple[StrictInt, ...] = (16, 32, 64, 128)  # compact: one double-conv block per entry
     separable: bool = False  # compact: depthwise-separable convolutions after the first block
     dropout: float = Field(0.2, ge=0, lt=1)
     metadata: tuple[Literal[METADATA_FIELDS], ...] = ()
-    epochs: StrictInt = Field(30, ge=1, le=1000)
+    epochs: StrictInt = Field(20, ge=1, le=1000)
     batch_size: StrictInt = Field(32, ge=1, le=4096)
     learning_rate: float = Field(0.002, gt=0, le=1)
     weight_decay: float = Field(1e-4, ge=0, le=1)
@@ -192,9 +192,9 @@ class TrainCnn(Section):
 
     @model_validator(mode="after")
     def _checks(self):
-        if not self.filters or any(f < 1 or f > 1024 for f in self.filters):
-            raise ValueError("filters must list 1 to 8 widths between 1 and 1024")
-        if len(self.filters) > 8 or self.image_size < 2 ** len(self.filters):
+        if not 1 <= len(self.filters) <= 8 or any(f < 1 or f > 1024 for f in self.filters):
+            raise ValueError(f"filters must list 1 to 8 widths between 1 and 1024 (got {list(self.filters)})")
+        if self.image_size < 2 ** len(self.filters):
             raise ValueError(f"filters: {len(self.filters)} blocks halve image_size {self.image_size} below 1 px")
         repeated = sorted({name for name in self.metadata if self.metadata.count(name) > 1})
         if repeated:

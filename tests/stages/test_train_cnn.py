@@ -15,12 +15,11 @@ from stages import train_cnn
 from tests.helpers import REPO, write_params
 from tests.stages.conftest import SMALL
 
-TINY = {"image_size": 24, "filters": [8, 16], "epochs": 2, "batch_size": 16, "warmup_epochs": 1,
-        "bootstrap": 100, "patience": 5}
+TINY = SMALL["train_cnn"]
 
 
 def run(small_pipeline, tmp_path, name: str, baseline_csv=None, **overrides):
-    params = write_params(tmp_path / f"{name}.yaml", **SMALL, train_cnn={**TINY, **overrides})
+    params = write_params(tmp_path / f"{name}.yaml", **{**SMALL, "train_cnn": {**TINY, **overrides}})
     out = tmp_path / name
     argv = ["--params", str(params), "--raw", str(small_pipeline["raw"]), "--split", str(small_pipeline["split"]),
             "--raw-metrics", str(small_pipeline["metrics"] / "download.json"),
@@ -63,7 +62,7 @@ def test_outputs_schema_and_bit_for_bit_rerun(small_pipeline, tmp_path):
     assert (second / "models" / "test_predictions.csv").read_bytes() == (first / "models" / "test_predictions.csv").read_bytes()
 
 
-def test_metadata_fusion_balanced_focal_and_baseline_comparison(small_pipeline, tmp_path):
+def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pipeline, tmp_path, mlflow_store):
     test = pd.read_csv(small_pipeline["split"] / "test.csv", dtype=str, keep_default_na=False)
     nevus_everywhere = np.tile(np.eye(7)[CLASSES.index("nv")], (len(test), 1))
     baseline_csv = tmp_path / "baseline.csv"
@@ -77,6 +76,17 @@ def test_metadata_fusion_balanced_focal_and_baseline_comparison(small_pipeline, 
     assert comparison["difference"] == pytest.approx(metrics["test"]["balanced_accuracy"] - 1 / 7)
     low, high = comparison["difference_ci95"]
     assert low <= high and comparison["ci_excludes_zero"] == (low > 0 or high < 0)
+    # each epoch reached MLflow through the callback, and the model file as an artifact
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_store)
+    [stage_run] = client.search_runs([client.get_experiment_by_name("skinlab").experiment_id],
+                                     "attributes.run_name = 'train_cnn'")
+    history = client.get_metric_history(stage_run.info.run_id, "val_balanced_accuracy")
+    assert [m.step for m in history] == [1]
+    curve = pd.read_csv(out / "plots" / "training.csv")
+    assert history[0].value == pytest.approx(curve["val_balanced_accuracy"][0], abs=1e-6)
+    assert [a.path for a in client.list_artifacts(stage_run.info.run_id)] == ["model.keras"]
 
 
 def test_baseline_predictions_of_other_images_are_an_error(small_pipeline, tmp_path):
