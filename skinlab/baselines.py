@@ -72,9 +72,9 @@ def predicted_labels(proba: np.ndarray) -> np.ndarray:
     return np.asarray(CLASSES)[np.argmax(proba, axis=1)]
 
 
-def balanced_accuracy_ci(y_true: np.ndarray, proba: np.ndarray, lesions: np.ndarray, seed: int) -> list:
+def balanced_accuracy_ci(y_true: np.ndarray, proba: np.ndarray, lesions: np.ndarray, seed: int, n_boot: int = 500) -> list:
     """95% interval of test balanced accuracy, redrawing whole lesions (small test sets vary a lot)."""
-    low, high = bootstrap_ci(y_true, predicted_labels(proba), balanced_accuracy, n_boot=500, seed=seed, groups=lesions)
+    low, high = bootstrap_ci(y_true, predicted_labels(proba), balanced_accuracy, n_boot=n_boot, seed=seed, groups=lesions)
     return [low, high]
 
 
@@ -89,16 +89,20 @@ def fit_pair(features: Features, model: str, labels: dict[str, np.ndarray], cfg:
     return PairResult(features.extractor.name, model, hyper, val_score, report, proba, pipeline, features.extractor)
 
 
-def summary(result: PairResult) -> dict:
-    """The per-pair entry of metrics/train_baselines.json."""
-    report = result.test_report
+def headline(report: dict) -> dict:
+    """The test entry of a metrics file (train_baselines' pairs, train_cnn): headline numbers of a report."""
     test = {key: report[key] for key in HEADLINE}
     test["balanced_accuracy_ci95"] = report["balanced_accuracy_ci95"]
     test["melanoma_sensitivity"] = report["melanoma"]["sensitivity"]
     test["melanoma_specificity"] = report["melanoma"]["specificity"]
     test["per_class_recall"] = {dx: report["per_class"][dx]["recall"] for dx in CLASSES}
+    return test
+
+
+def summary(result: PairResult) -> dict:
+    """The per-pair entry of metrics/train_baselines.json."""
     return {"features": result.features, "model": result.model, "hyper": classical.hyper_to_json(result.hyper),
-            "val_balanced_accuracy": result.val_balanced_accuracy, "test": test}
+            "val_balanced_accuracy": result.val_balanced_accuracy, "test": headline(result.test_report)}
 
 
 def pick_best(results: list[PairResult]) -> PairResult:

@@ -176,12 +176,72 @@ class TrainBaselines(Section):
         return self
 
 
+CNN_ARCHS = ("compact", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0")
+METADATA_FIELDS = ("age", "sex", "localization")
+
+
+class CnnAugment(Section):
+    """On-the-fly augmentation of the training stream (tf ops, a fresh draw every epoch)."""
+
+    hflip: float = Field(0.5, ge=0, le=1)
+    vflip: float = Field(0.5, ge=0, le=1)
+    rot90: float = Field(0.5, ge=0, le=1)
+    zoom_max: float = Field(1.15, ge=1.0, le=2.0)  # random crop of side size/zoom, resized back
+    brightness: float = Field(0.1, ge=0, le=1)  # +-fraction of the 0..255 range
+    contrast: float = Field(0.15, ge=0, le=0.9)  # x(1 +- c)
+    saturation: float = Field(0.15, ge=0, le=0.9)  # x(1 +- s)
+    hue: float = Field(0.02, ge=0, le=0.5)  # +- fraction of the hue circle
+
+
+class TrainCnn(Section):
+    arch: Literal[CNN_ARCHS] = "compact"
+    weights: Literal["none", "imagenet"] = "none"
+    image_size: StrictInt = Field(64, ge=16, le=512)
+    filters: tuple[StrictInt, ...] = (16, 32, 64, 128)  # compact: one double-conv block per entry
+    separable: bool = False  # compact: depthwise-separable convolutions after the first block
+    dropout: float = Field(0.2, ge=0, lt=1)
+    metadata: tuple[Literal[METADATA_FIELDS], ...] = ()
+    epochs: StrictInt = Field(20, ge=1, le=1000)
+    batch_size: StrictInt = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(0.002, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+    warmup_epochs: StrictInt = Field(2, ge=0, le=100)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    loss: Literal["crossentropy", "focal"] = "crossentropy"
+    focal_gamma: float = Field(2.0, ge=0, le=10)
+    class_weight: Literal["none", "sqrt", "balanced"] = "sqrt"
+    sampling: Literal["shuffle", "balanced"] = "shuffle"
+    augment: CnnAugment = CnnAugment()
+    tta: bool = True  # average the predictions of the image and its flips
+    monitor: Literal["val_balanced_accuracy", "val_macro_auc"] = "val_balanced_accuracy"
+    patience: StrictInt = Field(10, ge=1, le=1000)
+    head_epochs: StrictInt = Field(3, ge=0, le=100)  # pretrained backbones: epochs with the backbone frozen
+    fine_tune_layers: StrictInt = Field(30, ge=0, le=1000)  # pretrained: top layers unfrozen after the head
+    fine_tune_lr_factor: float = Field(0.1, gt=0, le=1)
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
+    bootstrap: StrictInt = Field(1000, ge=100, le=100000)
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if not 1 <= len(self.filters) <= 8 or any(f < 1 or f > 1024 for f in self.filters):
+            raise ValueError(f"filters must list 1 to 8 widths between 1 and 1024 (got {list(self.filters)})")
+        if self.image_size < 2 ** len(self.filters):
+            raise ValueError(f"filters: {len(self.filters)} blocks halve image_size {self.image_size} below 1 px")
+        repeated = sorted({name for name in self.metadata if self.metadata.count(name) > 1})
+        if repeated:
+            raise ValueError(f"metadata lists {', '.join(repeated)} more than once")
+        if self.weights == "imagenet" and self.arch == "compact":
+            raise ValueError("weights: imagenet needs a keras.applications arch; compact trains from scratch")
+        return self
+
+
 class Params(Section):
     base: Base = Base()
     download: Download = Download()
     split: Split = Split()
     augment: Augment = Augment()
     train_baselines: TrainBaselines = TrainBaselines()
+    train_cnn: TrainCnn = TrainCnn()
 
 
 def _format(error: ValidationError, source: str) -> str:

@@ -84,9 +84,9 @@ class StageRun:
     def active(self) -> bool:
         return self._mlflow is not None
 
-    def log_metrics(self, metrics: dict) -> None:
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
         if self._mlflow:
-            self._mlflow.log_metrics(numeric_metrics(metrics))
+            self._mlflow.log_metrics(numeric_metrics(metrics), step=step)
 
     def log_artifact(self, path: str | Path) -> None:
         if self._mlflow and Path(path).exists():

@@ -198,6 +198,36 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def paired_difference_ci(
+    y_true: Sequence[str],
+    y_pred_a: Sequence[str],
+    y_pred_b: Sequence[str],
+    metric_fn: Callable[[np.ndarray, np.ndarray], float | None],
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    groups: Sequence | None = None,
+) -> dict:
+    """``metric(a) - metric(b)`` on the same samples, with a paired bootstrap interval.
+
+    Both models' predictions are redrawn together (whole groups with ``groups``), so the
+    interval reflects how much the *difference* varies, which is narrower than comparing two
+    separate intervals. Returns ``{"a", "b", "difference", "ci95", "excludes_zero"}``.
+    """
+    y_pred_a, y_pred_b = np.asarray(y_pred_a).astype(str), np.asarray(y_pred_b).astype(str)
+    if len(y_pred_a) != len(y_pred_b):
+        raise ValueError(f"paired_difference_ci: {len(y_pred_a)} predictions of a but {len(y_pred_b)} of b")
+    pairs = np.stack([y_pred_a, y_pred_b], axis=1)
+
+    def difference(y, p):
+        return metric_fn(y, p[:, 0]) - metric_fn(y, p[:, 1])
+
+    low, high = bootstrap_ci(y_true, pairs, difference, n_boot=n_boot, alpha=alpha, seed=seed, groups=groups)
+    a, b = metric_fn(np.asarray(y_true), y_pred_a), metric_fn(np.asarray(y_true), y_pred_b)
+    return {"a": a, "b": b, "difference": a - b, "ci95": [low, high],
+            "excludes_zero": bool(low is not None and (low > 0 or high < 0))}
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 

@@ -19,11 +19,13 @@ def repo_copy(tmp_path_factory):
 def test_repro_builds_everything_then_has_nothing_to_do(repo_copy):
     root, env = repo_copy
     run([DVC, "repro"], root, env)
-    for stage in ("download", "split", "augment", "train_baselines"):
+    for stage in ("download", "split", "augment", "train_baselines", "train_cnn"):
         assert json.loads((root / "metrics" / f"{stage}.json").read_text()), stage
     assert (root / "models" / "baselines" / "best.joblib").exists()
+    assert (root / "models" / "cnn" / "model.keras").exists()
+    assert json.loads((root / "metrics" / "train_cnn.json").read_text())["vs_best_baseline"]["baseline"]
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines"}
+    assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines", "train_cnn"}
     again = run([DVC, "repro"], root, env)
     assert "Running stage" not in again
     status = run([DVC, "status"], root, env)
@@ -58,4 +60,18 @@ def test_changing_an_augment_param_reruns_augment_and_downstream_only(repo_copy)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-    assert ran == {"augment", "train_baselines"}
+    # train_cnn compares itself with the best baseline, so it reruns when the baseline's outputs change
+    assert {"augment", "train_baselines"} <= ran <= {"augment", "train_baselines", "train_cnn"}
+
+
+def test_changing_a_cnn_param_reruns_train_cnn_only(repo_copy):
+    """The CNN reads data/raw at its own size: its params never rerun augment or the baselines."""
+    root, env = repo_copy
+    run([DVC, "repro"], root, env)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train_cnn"]["image_size"] = 20
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    output = run([DVC, "repro"], root, env)
+    ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train_cnn"}
+    assert json.loads((root / "metrics" / "train_cnn.json").read_text())["image_size"] == 20

@@ -258,3 +258,18 @@ def test_group_bootstrap_redraws_whole_groups_and_is_wider_for_correlated_rows()
     assert (lesions[1] - lesions[0]) > 2 * (rows[1] - rows[0])
     with pytest.raises(ValueError, match="groups has 3 entries"):
         bootstrap_ci(y_true, y_pred, accuracy, groups=["a", "b", "c"])
+
+
+def test_paired_difference_ci_by_hand():
+    from skinlab.evaluation.classification import balanced_accuracy, paired_difference_ci
+
+    y = ["nv", "mel"] * 20
+    better = list(y)  # always right
+    worse = ["nv"] * 40  # balanced accuracy 0.5
+    result = paired_difference_ci(y, better, worse, balanced_accuracy, n_boot=200, seed=0,
+                                  groups=[i // 2 for i in range(40)])
+    assert result["a"] == 1.0 and result["b"] == 0.5 and result["difference"] == 0.5
+    # every resample holds both classes (each lesion has one of each), so the difference is always 0.5
+    assert result["ci95"] == [0.5, 0.5] and result["excludes_zero"]
+    same = paired_difference_ci(y, worse, worse, balanced_accuracy, n_boot=50, seed=0)
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0] and not same["excludes_zero"]

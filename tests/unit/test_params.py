@@ -94,3 +94,17 @@ def test_image_limits_and_a_tilde_in_the_folder_path_are_named():
         params.parse({"download": {"min_image_side": 0}})
     with pytest.raises(params.ParamsError, match=r"download.folder: path: DVC does not expand '~' \(got '~/x'\)"):
         params.parse({"download": {"folder": {"path": "~/x"}}})
+
+
+def test_train_cnn_section_rejects_bad_values_naming_the_key():
+    with pytest.raises(params.ParamsError, match="unknown key 'train_cnn.learning_rte'"):
+        params.parse({"train_cnn": {"learning_rte": 0.1}})
+    with pytest.raises(params.ParamsError, match="train_cnn.epochs"):
+        params.parse({"train_cnn": {"epochs": 0}})
+    with pytest.raises(params.ParamsError, match=r"train_cnn.metadata.0 .*'dx_type'"):
+        params.parse({"train_cnn": {"metadata": ["dx_type"]}})  # it leaks the label
+    with pytest.raises(params.ParamsError, match="train_cnn: weights: imagenet needs a keras.applications arch"):
+        params.parse({"train_cnn": {"weights": "imagenet"}})
+    with pytest.raises(params.ParamsError, match="halve image_size 16 below 1 px"):
+        params.parse({"train_cnn": {"image_size": 16, "filters": [8, 8, 8, 8, 8]}})
+    assert params.parse({"train_cnn": {"arch": "efficientnet_b0", "weights": "imagenet"}}).train_cnn.weights == "imagenet"

@@ -1,0 +1,199 @@
+"""The train_cnn fit loop: AdamW with warm-up and cosine decay, label smoothing, class-weighted
+or focal loss, model selection and early stopping on val balanced accuracy (or val macro AUC)
+with flip test-time augmentation, and two phases for pretrained backbones.
+
+Reproducible: `deterministic(seed)` seeds Python, NumPy and TensorFlow and turns on TensorFlow's
+op determinism; the input pipeline draws from stateless seeds, so the same params give the same
+weights and metrics bit for bit on the same machine and library versions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import numpy as np
+
+from skinlab.data import tfdata
+from skinlab.data.schema import CLASSES
+from skinlab.evaluation.classification import classification_report
+from skinlab.models import cnn
+from skinlab.params import TrainCnn
+
+log = logging.getLogger(__name__)
+CURVE_COLUMNS = ("epoch", "phase", "learning_rate", "loss", "val_loss", "val_balanced_accuracy", "val_macro_auc")
+
+
+def deterministic(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: object
+    curve: list[dict]  # one row per epoch (CURVE_COLUMNS)
+    best_epoch: int
+    best_value: float
+    seconds: float
+
+
+def predict(model, dataset, tta: bool = False) -> np.ndarray:
+    """Class probabilities in dataset order; with `tta`, the mean over the image and its two flips."""
+    import tensorflow as tf
+
+    def variants(image):
+        return [image, tf.image.flip_left_right(image), tf.image.flip_up_down(image)] if tta else [image]
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs):
+        image = inputs["image"] if isinstance(inputs, dict) else inputs
+        outs = []
+        for variant in variants(image):
+            x = {**inputs, "image": variant} if isinstance(inputs, dict) else variant
+            outs.append(model(x, training=False))
+        return tf.add_n(outs) / len(outs)
+
+    parts = [step(batch[0]).numpy() for batch in dataset]
+    proba = np.concatenate(parts).astype(np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def embeddings(model, dataset) -> np.ndarray:
+    """Penultimate-layer features (layer `embedding`) in dataset order, float32."""
+    import keras
+
+    embed = keras.Model(model.inputs, model.get_layer("embedding").output)
+    return np.concatenate([embed(batch[0], training=False).numpy() for batch in dataset]).astype(np.float32)
+
+
+def cross_entropy(y_idx: np.ndarray, proba: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y_idx)), y_idx], 1e-7, 1.0))))
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class ValidationMonitor(_callback_base()):
+    """Scores val after each epoch (with TTA), keeps the best weights, stops after `patience`.
+
+    Appends one row per epoch to `curve` and sends it to MLflow with the epoch as step.
+    """
+
+    def __init__(self, val_ds, y_val: np.ndarray, cfg: TrainCnn, run=None, curve=None):
+        super().__init__()
+        self.val_ds, self.y_val, self.cfg, self.run = val_ds, y_val, cfg, run
+        self.curve = [] if curve is None else curve
+        self.best_value, self.best_epoch, self.best_weights, self.wait = -np.inf, 0, None, 0
+        self.phase, self.started = "train", time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        proba = predict(self.model, self.val_ds, self.cfg.tta)
+        report = classification_report([CLASSES[i] for i in self.y_val], proba, CLASSES)
+        row = {"epoch": epoch + 1, "phase": self.phase,
+               "learning_rate": float(np.asarray(self.model.optimizer.learning_rate)),
+               "loss": float(logs.get("loss", np.nan)) if logs else float("nan"),
+               "val_loss": cross_entropy(self.y_val, proba),
+               "val_balanced_accuracy": report["balanced_accuracy"],
+               "val_macro_auc": report["macro_auc_ovr"] or 0.0}
+        self.curve.append(row)
+        value = row[self.cfg.monitor]
+        if value > self.best_value:
+            self.best_value, self.best_epoch, self.wait = value, epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.cfg.patience:
+                self.model.stop_training = True
+        if self.run is not None:
+            self.run.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "phase")}, step=epoch + 1)
+        log.info("epoch %d (%s): loss %.4f, val bacc %.3f, val AUC %.3f, %.1fs", epoch + 1, self.phase, row["loss"],
+                 row["val_balanced_accuracy"], row["val_macro_auc"], time.perf_counter() - self.started)
+
+
+def loss_function(cfg: TrainCnn):
+    import keras
+
+    if cfg.loss == "focal":
+        return keras.losses.CategoricalFocalCrossentropy(gamma=cfg.focal_gamma, label_smoothing=cfg.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+
+
+def schedule(peak: float, warmup_steps: int, total_steps: int):
+    """Linear warm-up from 0 to `peak`, then cosine decay to 0 at `total_steps`."""
+    import keras
+
+    decay = max(1, total_steps - warmup_steps)
+    if warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(0.0, decay, warmup_target=peak, warmup_steps=warmup_steps)
+    return keras.optimizers.schedules.CosineDecay(peak, decay)
+
+
+def compile_model(model, cfg: TrainCnn, peak: float, warmup_steps: int, total_steps: int) -> None:
+    import keras
+
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule(peak, warmup_steps, total_steps),
+                                       weight_decay=cfg.weight_decay)
+    model.compile(optimizer=optimizer, loss=loss_function(cfg))
+
+
+def unfreeze_top(backbone, n_layers: int) -> int:
+    """Make the top `n_layers` of a backbone trainable, BatchNormalization kept frozen; returns how many."""
+    import keras
+
+    backbone.trainable = True
+    layers = backbone.layers
+    count = 0
+    for index, layer in enumerate(layers):
+        top = index >= len(layers) - n_layers
+        layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+        count += int(layer.trainable and bool(layer.weights))
+    return count
+
+
+def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, strategy=None, run=None) -> TrainResult:
+    """Fit a model from params; the returned model holds the weights of the best val epoch."""
+    import tensorflow as tf
+
+    strategy = strategy or tf.distribute.get_strategy()
+    weights = tfdata.class_weights(train.labels, cfg.class_weight)
+    train_ds = tfdata.train_dataset(train, cfg.image_size, cfg.batch_size, seed, cfg.augment, weights, cfg.sampling)
+    val_ds = tfdata.eval_dataset(val, cfg.image_size, cfg.batch_size)
+    steps = tfdata.steps_per_epoch(len(train), cfg.batch_size)
+    with strategy.scope():
+        model = cnn.build(cfg.arch, cfg.image_size, len(CLASSES), cfg.weights, train.metadata.shape[1],
+                          cfg.dropout, cfg.filters, cfg.separable)
+    monitor = ValidationMonitor(val_ds, val.labels, cfg, run)
+    started = time.perf_counter()
+    pretrained = cfg.weights == "imagenet"
+    head_epochs = min(cfg.head_epochs, cfg.epochs) if pretrained else 0
+    if head_epochs:
+        monitor.phase = "head"
+        model.get_layer(cnn.BACKBONE).trainable = False
+        with strategy.scope():
+            compile_model(model, cfg, cfg.learning_rate, min(cfg.warmup_epochs, head_epochs) * steps, head_epochs * steps)
+        model.fit(train_ds, epochs=head_epochs, steps_per_epoch=steps, callbacks=[monitor], verbose=0)
+    if cfg.epochs > head_epochs and not (head_epochs and model.stop_training):
+        peak = cfg.learning_rate
+        if head_epochs:
+            monitor.phase = "fine_tune"
+            opened = unfreeze_top(model.get_layer(cnn.BACKBONE), cfg.fine_tune_layers)
+            log.info("fine-tuning the top %d layers of the backbone (%d with weights)", cfg.fine_tune_layers, opened)
+            peak *= cfg.fine_tune_lr_factor
+        remaining = cfg.epochs - head_epochs
+        with strategy.scope():
+            compile_model(model, cfg, peak, min(cfg.warmup_epochs, remaining) * steps, remaining * steps)
+        model.fit(train_ds, epochs=cfg.epochs, initial_epoch=head_epochs, steps_per_epoch=steps,
+                  callbacks=[monitor], verbose=0)
+    if monitor.best_weights is not None:
+        model.set_weights(monitor.best_weights)
+    return TrainResult(model, monitor.curve, monitor.best_epoch, float(monitor.best_value), time.perf_counter() - started)

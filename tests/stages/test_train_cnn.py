@@ -1,0 +1,137 @@
+"""train_cnn's main() on the small synthetic pipeline: outputs, schema, comparison, determinism."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skinlab import baselines
+from skinlab.data.schema import CLASSES
+from stages import train_cnn
+from tests.helpers import REPO, write_params
+from tests.stages.conftest import SMALL
+
+TINY = SMALL["train_cnn"]
+
+
+def run(small_pipeline, tmp_path, name: str, baseline_csv=None, **overrides):
+    params = write_params(tmp_path / f"{name}.yaml", **{**SMALL, "train_cnn": {**TINY, **overrides}})
+    out = tmp_path / name
+    argv = ["--params", str(params), "--raw", str(small_pipeline["raw"]), "--split", str(small_pipeline["split"]),
+            "--raw-metrics", str(small_pipeline["metrics"] / "download.json"),
+            "--baselines", str(baseline_csv or tmp_path / "absent.csv"), "--baseline-metrics", str(tmp_path / "absent.json"),
+            "--out", str(out / "models"), "--metrics", str(out / "metrics.json"), "--plots", str(out / "plots")]
+    train_cnn.main(argv)
+    return out
+
+
+def test_outputs_schema_and_bit_for_bit_rerun(small_pipeline, tmp_path):
+    first = run(small_pipeline, tmp_path, "first")
+    metrics = json.loads((first / "metrics.json").read_text())
+    # the test entry has exactly the schema of a train_baselines pair
+    report = metrics["test_report"]
+    assert metrics["test"] == baselines.headline(report)
+    assert set(metrics["test"]) == set(baselines.HEADLINE) | {"balanced_accuracy_ci95", "melanoma_sensitivity",
+                                                             "melanoma_specificity", "per_class_recall"}
+    low, high = metrics["test"]["balanced_accuracy_ci95"]
+    assert 0 <= low <= report["balanced_accuracy"] <= high <= 1
+    assert metrics["vs_best_baseline"] is None  # no baseline predictions given
+    assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2
+    test = pd.read_csv(small_pipeline["split"] / "test.csv")
+    predictions = pd.read_csv(first / "models" / "test_predictions.csv")
+    assert list(predictions["image_id"]) == list(test["image_id"])
+    assert [f"p_{dx}" for dx in CLASSES] + ["predicted"] == list(predictions.columns[-8:])
+    np.testing.assert_allclose(predictions[[f"p_{dx}" for dx in CLASSES]].sum(axis=1), 1, atol=1e-4)
+    embeddings = np.load(first / "models" / "embeddings.npz")
+    assert embeddings["test"].shape == (len(test), 128)
+    assert list(embeddings["test_image_id"]) == list(test["image_id"].astype(str))
+    assert embeddings["val"].shape[0] == len(pd.read_csv(small_pipeline["split"] / "val.csv"))
+    assert (first / "models" / "model.keras").stat().st_size > 0
+    curve = pd.read_csv(first / "plots" / "training.csv")
+    assert list(curve["epoch"]) == [1, 2] and curve["val_balanced_accuracy"].between(0, 1).all()
+    confusion = json.loads((first / "plots" / "confusion.json").read_text())
+    assert len(confusion) == len(test) and set(confusion[0]) == {"actual", "predicted"}
+    assert (first / "plots" / "roc.png").exists() and (first / "plots" / "confusion.png").exists()
+
+    second = run(small_pipeline, tmp_path, "second")
+    assert (second / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
+    assert (second / "models" / "test_predictions.csv").read_bytes() == (first / "models" / "test_predictions.csv").read_bytes()
+
+
+def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pipeline, tmp_path, mlflow_store):
+    test = pd.read_csv(small_pipeline["split"] / "test.csv", dtype=str, keep_default_na=False)
+    nevus_everywhere = np.tile(np.eye(7)[CLASSES.index("nv")], (len(test), 1))
+    baseline_csv = tmp_path / "baseline.csv"
+    baselines.predictions_frame(test, nevus_everywhere).to_csv(baseline_csv, index=False)
+    out = run(small_pipeline, tmp_path, "fused", baseline_csv, metadata=["age", "sex", "localization"],
+              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["metadata"] == ["age", "sex", "localization"]
+    comparison = metrics["vs_best_baseline"]
+    assert comparison["baseline_value"] == pytest.approx(1 / 7)  # one class right out of seven
+    assert comparison["difference"] == pytest.approx(metrics["test"]["balanced_accuracy"] - 1 / 7)
+    low, high = comparison["difference_ci95"]
+    assert low <= high and comparison["ci_excludes_zero"] == (low > 0 or high < 0)
+    # each epoch reached MLflow through the callback, and the model file as an artifact
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_store)
+    [stage_run] = client.search_runs([client.get_experiment_by_name("skinlab").experiment_id],
+                                     "attributes.run_name = 'train_cnn'")
+    history = client.get_metric_history(stage_run.info.run_id, "val_balanced_accuracy")
+    assert [m.step for m in history] == [1]
+    curve = pd.read_csv(out / "plots" / "training.csv")
+    assert history[0].value == pytest.approx(curve["val_balanced_accuracy"][0], abs=1e-6)
+    assert [a.path for a in client.list_artifacts(stage_run.info.run_id)] == ["model.keras"]
+
+
+def test_baseline_predictions_of_other_images_are_an_error(small_pipeline, tmp_path):
+    baseline_csv = tmp_path / "other.csv"
+    pd.DataFrame({"image_id": ["x1", "x2"], "predicted": ["nv", "nv"]}).to_csv(baseline_csv, index=False)
+    with pytest.raises(SystemExit) as exit_code:
+        run(small_pipeline, tmp_path, "other", baseline_csv, epochs=1)  # fails before training
+    assert exit_code.value.code == 2
+    assert not (tmp_path / "other" / "metrics.json").exists()
+
+
+MIRRORED = """
+import json, numpy as np, pandas as pd, cv2, pathlib, sys
+from skinlab import distribute
+distribute.use_logical_cpus(2)          # before TensorFlow touches a device
+from skinlab import cnn_train
+from skinlab.data import tfdata
+from skinlab.params import TrainCnn
+root = pathlib.Path(sys.argv[1]); (root / "images").mkdir()
+rows = []
+for i in range(28):
+    dx = ("nv", "mel")[i % 2]
+    cv2.imwrite(str(root / f"images/{i}.png"), np.full((20, 20, 3), 40 if dx == "mel" else 200, np.uint8))
+    rows.append({"image": f"images/{i}.png", "dx": dx})
+table = tfdata.table(root, pd.DataFrame(rows))
+strategy = distribute.strategy("mirrored")
+cfg = TrainCnn(image_size=16, filters=(4,), epochs=2, batch_size=8, warmup_epochs=0, tta=False)
+result = cnn_train.train(cfg, table, table, seed=0, strategy=strategy)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "curve": result.curve}))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """A fresh interpreter, so the CPU is split before TensorFlow initialises."""
+    done = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert len(result["curve"]) == 2 and all(np.isfinite(row["loss"]) for row in result["curve"])
+
+
+def test_multi_worker_without_tf_config_says_what_is_missing(monkeypatch):
+    from skinlab import distribute
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(distribute.StrategyError, match="TF_CONFIG"):
+        distribute.strategy("multi_worker")
