@@ -74,12 +74,38 @@ def leaders_summary(metrics: dict) -> str:
             f"({_cell(by_auc['test']['macro_auc_ovr'])}).")
 
 
+CNN_COLUMNS = COLUMNS[1:]
+
+
+def _model_row(name: str, test: dict, mark: str = "") -> str:
+    cells = [f"{mark}{_cell(test[key])}{mark}" for key, _ in CNN_COLUMNS]
+    return f"| {mark}{name}{mark} | " + " | ".join(cells) + " |"
+
+
+def cnn_table(root: Path) -> str:
+    """The CNN's test figures, beside the best baseline's when the run trained baselines too."""
+    cnn = io.read_json(root / "metrics" / "train_cnn.json")
+    lines = ["| model | " + " | ".join(title for _, title in CNN_COLUMNS) + " |", "|---|" + "---:|" * len(CNN_COLUMNS),
+             _model_row(f"CNN ({cnn['arch']}, {cnn['image_size']} px)", cnn["test"], "**")]
+    baselines = root / "metrics" / "train_baselines.json"
+    if baselines.exists():
+        best = io.read_json(baselines)["best"]
+        lines.append(_model_row(f"best baseline: {_pair_name(best)}", best["test"]))
+    return "\n".join(lines)
+
+
 KINDS = {
+    "cnn": cnn_table,
     "baselines": lambda root: baseline_table(io.read_json(root / "metrics" / "train_baselines.json")),
     "data": data_summary,
     "best": lambda root: best_summary(io.read_json(root / "metrics" / "train_baselines.json")),
     "leaders": lambda root: leaders_summary(io.read_json(root / "metrics" / "train_baselines.json")),
 }
+
+
+# The metrics files (of a run's metrics/) each kind reads: a snapshot needs these, and params.yaml.
+KIND_FILES = {"baselines": ("train_baselines",), "data": ("download", "split", "augment"),
+              "best": ("train_baselines",), "leaders": ("train_baselines",), "cnn": ("train_cnn",)}
 
 
 def render(kind: str, root: Path) -> str:

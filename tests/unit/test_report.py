@@ -14,3 +14,20 @@ def test_table_ranks_on_val_and_bolds_the_pair_chosen_on_val():
     assert lines[2].startswith("| **hog** | **svm** | **0.900** | **0.400** | **0.30-0.50** |")
     assert lines[3].startswith("| lbp | knn | 0.500 | 0.600 | 0.50-0.70 | 0.900 |")
     assert "n/a" in lines[3]
+
+
+def test_cnn_table_puts_the_cnn_beside_the_best_baseline(tmp_path):
+    import json
+
+    from skinlab import report
+
+    test = {"balanced_accuracy": 0.8, "balanced_accuracy_ci95": [0.7, 0.9], "accuracy": 0.85, "macro_f1": 0.75,
+            "macro_auc_ovr": 0.95, "melanoma_sensitivity": 0.6, "melanoma_specificity": 0.9, "malignant_auc": 0.91}
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "train_cnn.json").write_text(json.dumps({"arch": "compact", "image_size": 32, "test": test}))
+    lines = report.cnn_table(tmp_path).splitlines()
+    assert len(lines) == 3  # no baselines in this run: the CNN row alone
+    assert lines[2] == "| **CNN (compact, 32 px)** | **0.800** | **0.70-0.90** | **0.850** | **0.750** | **0.950** | **0.600** | **0.900** | **0.910** |"
+    best = {"features": "hsv_hist", "model": "forest", "test": dict(test, balanced_accuracy=0.5)}
+    (tmp_path / "metrics" / "train_baselines.json").write_text(json.dumps({"best": best}))
+    assert report.cnn_table(tmp_path).splitlines()[3].startswith("| best baseline: hsv_hist + forest | 0.500 | 0.70-0.90 |")
