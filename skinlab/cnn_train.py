@@ -8,6 +8,7 @@ weights and metrics bit for bit on the same machine and library versions.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -80,15 +81,51 @@ def _callback_base():
     return keras.callbacks.Callback
 
 
+class WeightAverage(_callback_base()):
+    """Exponential moving average of all the model's weights (BatchNorm statistics included).
+
+    Updated after every training step with decay min(`decay`, (1 + n) / (10 + n)) after n steps,
+    so the first steps are not frozen in; `swapped()` puts the average into the model for a while.
+    """
+
+    def __init__(self, decay: float):
+        super().__init__()
+        self.decay, self.steps, self.average = decay, 0, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        weights = self.model.get_weights()
+        if self.average is None:
+            self.average = [w.astype(np.float64) for w in weights]
+        else:
+            d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+            for avg, w in zip(self.average, weights):
+                avg *= d
+                avg += (1 - d) * w
+        self.steps += 1
+
+    def averaged(self) -> list[np.ndarray]:
+        return [avg.astype(w.dtype) for avg, w in zip(self.average, self.model.get_weights())]
+
+    @contextlib.contextmanager
+    def swapped(self):
+        live = self.model.get_weights()
+        self.model.set_weights(self.averaged())
+        try:
+            yield
+        finally:
+            self.model.set_weights(live)
+
+
 class ValidationMonitor(_callback_base()):
     """Scores val after each epoch (with TTA), keeps the best weights, stops after `patience`.
 
-    Appends one row per epoch to `curve` and sends it to MLflow with the epoch as step.
+    Appends one row per epoch to `curve` and sends it to MLflow with the epoch as step. With an
+    `average` (WeightAverage), scores and keeps the averaged weights instead of the live ones.
     """
 
-    def __init__(self, val_ds, y_val: np.ndarray, cfg: TrainCnn, run=None, curve=None):
+    def __init__(self, val_ds, y_val: np.ndarray, cfg: TrainCnn, run=None, curve=None, average=None):
         super().__init__()
-        self.val_ds, self.y_val, self.cfg, self.run = val_ds, y_val, cfg, run
+        self.val_ds, self.y_val, self.cfg, self.run, self.average = val_ds, y_val, cfg, run, average
         self.curve = [] if curve is None else curve
         self.best_value, self.best_epoch, self.best_weights, self.wait = -np.inf, 0, None, 0
         self.phase, self.started = "train", time.perf_counter()
@@ -97,6 +134,13 @@ class ValidationMonitor(_callback_base()):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.average is not None and self.average.average is not None:
+            with self.average.swapped():
+                self._score(epoch, logs)
+        else:
+            self._score(epoch, logs)
+
+    def _score(self, epoch, logs):
         proba = predict(self.model, self.val_ds, self.cfg.tta)
         report = classification_report([CLASSES[i] for i in self.y_val], proba, CLASSES)
         row = {"epoch": epoch + 1, "phase": self.phase,
@@ -172,7 +216,9 @@ def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, stra
     with strategy.scope():
         model = cnn.build(cfg.arch, cfg.image_size, len(CLASSES), cfg.weights, train.metadata.shape[1],
                           cfg.dropout, cfg.filters, cfg.separable)
-    monitor = ValidationMonitor(val_ds, val.labels, cfg, run)
+    average = WeightAverage(cfg.weight_average) if cfg.weight_average > 0 else None
+    monitor = ValidationMonitor(val_ds, val.labels, cfg, run, average=average)
+    callbacks = [monitor] if average is None else [average, monitor]
     started = time.perf_counter()
     pretrained = cfg.weights == "imagenet"
     head_epochs = min(cfg.head_epochs, cfg.epochs) if pretrained else 0
@@ -181,7 +227,7 @@ def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, stra
         model.get_layer(cnn.BACKBONE).trainable = False
         with strategy.scope():
             compile_model(model, cfg, cfg.learning_rate, min(cfg.warmup_epochs, head_epochs) * steps, head_epochs * steps)
-        model.fit(train_ds, epochs=head_epochs, steps_per_epoch=steps, callbacks=[monitor], verbose=0)
+        model.fit(train_ds, epochs=head_epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
     if cfg.epochs > head_epochs and not (head_epochs and model.stop_training):
         peak = cfg.learning_rate
         if head_epochs:
@@ -193,7 +239,7 @@ def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, stra
         with strategy.scope():
             compile_model(model, cfg, peak, min(cfg.warmup_epochs, remaining) * steps, remaining * steps)
         model.fit(train_ds, epochs=cfg.epochs, initial_epoch=head_epochs, steps_per_epoch=steps,
-                  callbacks=[monitor], verbose=0)
+                  callbacks=callbacks, verbose=0)
     if monitor.best_weights is not None:
         model.set_weights(monitor.best_weights)
     return TrainResult(model, monitor.curve, monitor.best_epoch, float(monitor.best_value), time.perf_counter() - started)

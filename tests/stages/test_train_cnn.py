@@ -68,7 +68,7 @@ def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pip
     baseline_csv = tmp_path / "baseline.csv"
     baselines.predictions_frame(test, nevus_everywhere).to_csv(baseline_csv, index=False)
     out = run(small_pipeline, tmp_path, "fused", baseline_csv, metadata=["age", "sex", "localization"],
-              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0)
+              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0, weight_average=0.9)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metadata"] == ["age", "sex", "localization"]
     comparison = metrics["vs_best_baseline"]
