@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinlab import baselines, io
+from skinlab import DISCLAIMER, baselines, io
 from skinlab.data.raw import InputError
 from skinlab.data.schema import CLASSES
-from skinlab.evaluation import classification, plots
+from skinlab.evaluation import calibration, classification, plots
 
 
 def test_report(y_test: np.ndarray, proba: np.ndarray, lesions: np.ndarray, seed: int, n_boot: int) -> dict:
@@ -58,18 +58,41 @@ def compare_with_baseline(test: pd.DataFrame, proba: np.ndarray, baseline: tuple
             "ci_excludes_zero": result["excludes_zero"], "n_boot": n_boot, "paired_by": "image, lesion bootstrap"}
 
 
-def metrics(report: dict, train, cfg, comparison: dict | None, trained_on: str, n_params: int) -> dict:
+def calibrate(method: str, val: pd.DataFrame, val_proba: np.ndarray, test: pd.DataFrame,
+              test_proba: np.ndarray) -> tuple[np.ndarray, dict, list[dict]]:
+    """Temperature scaling fitted on val, applied to test: (test probabilities to save, the
+    metrics entry, reliability rows of test before and after). `none` keeps the probabilities."""
+    y_val, y_test = (np.array([CLASSES.index(dx) for dx in frame["dx"]]) for frame in (val, test))
+    temperature = calibration.fit_temperature(y_val, val_proba) if method == "temperature" else 1.0
+    scaled = calibration.scale(test_proba, temperature) if method == "temperature" else test_proba
+    entry = {"method": method, "temperature": temperature, "fitted_on": "val",
+             "val_nll_before": calibration.nll(y_val, val_proba),
+             "val_nll_after": calibration.nll(y_val, calibration.scale(val_proba, temperature)),
+             "test": calibration.summary(y_test, test_proba, scaled)}
+    rows = (calibration.reliability_rows(y_test, test_proba, "before scaling")
+            + calibration.reliability_rows(y_test, scaled, f"after (T = {temperature:.2f})"))
+    return scaled, entry, rows
+
+
+def metrics(report: dict, train, cfg, comparison: dict | None, trained_on: str, n_params: int,
+            calibrated: dict | None = None) -> dict:
     """metrics/train_cnn.json: no timings, so the same params give the same file bit for bit."""
     return {"test": baselines.headline(report), "test_report": report,
             "val_balanced_accuracy_best": train.curve[train.best_epoch - 1]["val_balanced_accuracy"],
             "val_macro_auc_best": train.curve[train.best_epoch - 1]["val_macro_auc"],
             "best_epoch": train.best_epoch, "epochs_run": len(train.curve), "monitor": cfg.monitor,
             "arch": cfg.arch, "weights": cfg.weights, "image_size": cfg.image_size, "parameters": n_params,
-            "metadata": list(cfg.metadata), "vs_best_baseline": comparison, "trained_on": trained_on}
+            "metadata": list(cfg.metadata), "vs_best_baseline": comparison, "calibration": calibrated,
+            "trained_on": trained_on}
 
 
-def write_plots(out: Path, y_test: np.ndarray, proba: np.ndarray, report: dict, curve: list[dict], title: str) -> None:
+def write_plots(out: Path, y_test: np.ndarray, proba: np.ndarray, report: dict, curve: list[dict], title: str,
+                reliability: list[dict] | None = None) -> None:
     out = Path(out)
+    if reliability is not None:
+        io.write_json(out / "reliability.json", reliability)
+        curves = [(label, [r for r in reliability if r["model"] == label]) for label in dict.fromkeys(r["model"] for r in reliability)]
+        plots.save_png(calibration.reliability_figure(curves, f"Reliability, {title}"), out / "reliability.png")
     predicted = baselines.predicted_labels(proba)
     io.write_json(out / "confusion.json", classification.confusion_rows(list(y_test), list(predicted)))
     plots.save_confusion_png(report["confusion_matrix"], CLASSES, out / "confusion.png", title)
@@ -91,3 +114,48 @@ def write_model(out: Path, model, test: pd.DataFrame, proba: np.ndarray, val: pd
                             test=test_embeddings, test_image_id=test["image_id"].to_numpy(dtype=str),
                             test_dx=test["dx"].to_numpy(dtype=str))
         io.write_json(tmp / "model_card.json", card)
+
+
+def data_description(raw_metrics: Path, frames: dict[str, pd.DataFrame]) -> tuple[str, str]:
+    """The data source (from download's metrics) and a line naming it with the split sizes."""
+    raw_metrics = Path(raw_metrics)
+    source = io.read_json(raw_metrics).get("source", "unknown") if raw_metrics.exists() else "unknown"
+    counts = ", ".join(f"{split} {len(frame)}" for split, frame in frames.items())
+    return source, f"data source '{source}' (images: {counts})"
+
+
+def model_card(cfg, metadata_columns: list[str], trained_on: str, temperature: float = 1.0) -> dict:
+    return {"arch": cfg.arch, "classes": list(CLASSES), "image_size": cfg.image_size, "input": "RGB 0..255",
+            "metadata": list(cfg.metadata), "metadata_columns": metadata_columns,
+            "temperature": temperature, "calibration": "softmax(log(p) / temperature), p the model's output"
+            + (" averaged over the image and its two flips" if cfg.tta else ""),
+            "trained_on": trained_on, "disclaimer": DISCLAIMER}
+
+
+def summary_line(report: dict, comparison: dict | None) -> str:
+    line = f"test balanced accuracy {report['balanced_accuracy']:.3f}"
+    if comparison:
+        low, high = comparison["difference_ci95"]
+        line += f" (best baseline {comparison['baseline_value']:.3f}, difference 95% CI {low:.3f}..{high:.3f})"
+    return line
+
+
+def write_gradcam(path: Path, model, table, test: pd.DataFrame, proba: np.ndarray, image_size: int, title: str) -> None:
+    """plots/train_cnn/gradcam.png: Grad-CAM of the true class on one right and one wrong test image per class."""
+    from skinlab import gradcam
+    from skinlab.data import tfdata
+
+    y_true = test["dx"].to_numpy(dtype=str)
+    y_pred = baselines.predicted_labels(proba)
+    grad_model = gradcam._grad_model(model)
+    fused = len(model.inputs) > 1
+    panels = []
+    for dx, kind, row in gradcam.pick_examples(y_true, y_pred, CLASSES):
+        if row is None:
+            panels.append((f"{dx}, {kind}: none in test", None))
+            continue
+        image = tfdata.load_image(table.paths[row], image_size).numpy()
+        cam, _ = gradcam.heatmap(model, image, CLASSES.index(dx), table.metadata[row] if fused else None, grad_model)
+        caption = f"true {dx}, predicted {y_pred[row]} ({proba[row].max():.2f})\n{test['image_id'].iloc[row]}"
+        panels.append((caption, gradcam.overlay(image, cam)))
+    plots.save_png(gradcam.examples_figure(panels, f"Grad-CAM of the true class, {title}"), path)

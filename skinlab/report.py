@@ -94,8 +94,39 @@ def cnn_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def run_dirs(root: Path) -> list[Path]:
+    """A marker's RUN as folders: `results/a+b` names results/a and results/b (one table compares them)."""
+    root = Path(root)
+    return [root.parent / name for name in root.name.split("+")] if "+" in root.name else [root]
+
+
+RECIPE_COLUMNS = ("run", "px", "metadata", "weight avg.", "best epoch / run", "val bal. acc.", "test bal. acc.",
+                  "95% CI (lesion bootstrap)", "macro AUC", "mel sens.", "vs best baseline (95% CI)")
+
+
+def recipes_table(root: Path) -> str:
+    """train_cnn runs on one split side by side: what differs in their params, and what they score."""
+    import yaml
+
+    lines = ["| " + " | ".join(RECIPE_COLUMNS) + " |", "|---|---:|---|---:|---:|" + "---:|" * (len(RECIPE_COLUMNS) - 5)]
+    for run in run_dirs(root):
+        cfg = yaml.safe_load((run / "params.yaml").read_text())["train_cnn"]
+        cnn = io.read_json(run / "metrics" / "train_cnn.json")
+        test, versus = cnn["test"], cnn.get("vs_best_baseline")
+        low, high = versus["difference_ci95"] if versus else (None, None)
+        difference = f"{versus['difference']:+.3f} ({low:+.3f} to {high:+.3f})" if versus else "n/a"
+        cells = [run.name, str(cnn["image_size"]), ", ".join(cnn["metadata"]) or "none",
+                 str(cfg.get("weight_average", 0.0) or "off"), f"{cnn['best_epoch']} / {cnn['epochs_run']}",
+                 _cell(cnn["val_balanced_accuracy_best"]), _cell(test["balanced_accuracy"]),
+                 _cell(test["balanced_accuracy_ci95"]), _cell(test["macro_auc_ovr"]),
+                 _cell(test["melanoma_sensitivity"]), difference]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 KINDS = {
     "cnn": cnn_table,
+    "recipes": recipes_table,
     "baselines": lambda root: baseline_table(io.read_json(root / "metrics" / "train_baselines.json")),
     "data": data_summary,
     "best": lambda root: best_summary(io.read_json(root / "metrics" / "train_baselines.json")),
@@ -105,7 +136,8 @@ KINDS = {
 
 # The metrics files (of a run's metrics/) each kind reads: a snapshot needs these, and params.yaml.
 KIND_FILES = {"baselines": ("train_baselines",), "data": ("download", "split", "augment"),
-              "best": ("train_baselines",), "leaders": ("train_baselines",), "cnn": ("train_cnn",)}
+              "best": ("train_baselines",), "leaders": ("train_baselines",), "cnn": ("train_cnn",),
+              "recipes": ("train_cnn",)}
 
 
 def render(kind: str, root: Path) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from skinlab import DISCLAIMER, cli, cnn_report, distribute, io, params, seeding, tracking
+from skinlab import cli, cnn_report, distribute, io, params, seeding, tracking
 from skinlab.data import dataset, tfdata
-from skinlab.data.schema import CLASSES, SPLITS
+from skinlab.data.schema import SPLITS
 from skinlab.models import cnn, metadata
 
 
@@ -56,30 +56,28 @@ def run_stage(args) -> None:
             log.info("best epoch %d of %d: %s %.3f (%.0fs)", result.best_epoch, len(result.curve), tc.monitor,
                      result.best_value, result.seconds)
             datasets = {split: tfdata.eval_dataset(tables[split], tc.image_size, tc.batch_size) for split in ("val", "test")}
-            proba = cnn_train.predict(result.model, datasets["test"], tc.tta)
             test = frames["test"]
+            proba, calibrated, reliability = cnn_report.calibrate(
+                tc.calibration, frames["val"], cnn_train.predict(result.model, datasets["val"], tc.tta),
+                test, cnn_train.predict(result.model, datasets["test"], tc.tta))
             y_test = test["dx"].to_numpy(dtype=str)
             report = cnn_report.test_report(y_test, proba, test["lesion_id"].to_numpy(), seed, tc.bootstrap)
             comparison = cnn_report.compare_with_baseline(test, proba, baseline, seed, tc.bootstrap)
-            source = io.read_json(args.raw_metrics).get("source", "unknown") if Path(args.raw_metrics).exists() else "unknown"
-            counts = ", ".join(f"{split} {len(frame)}" for split, frame in frames.items())
-            described = f"data source '{source}' (images: {counts})"
-            card = {"arch": tc.arch, "classes": list(CLASSES), "image_size": tc.image_size, "input": "RGB 0..255",
-                    "metadata": list(tc.metadata), "metadata_columns": metadata.columns(tc.metadata),
-                    "trained_on": described, "disclaimer": DISCLAIMER}
+            source, described = cnn_report.data_description(Path(args.raw_metrics), frames)
+            card = cnn_report.model_card(tc, metadata.columns(tc.metadata), described, calibrated["temperature"])
             cnn_report.write_model(Path(args.out), result.model, test, proba, frames["val"],
                                    cnn_train.embeddings(result.model, datasets["val"]),
                                    cnn_train.embeddings(result.model, datasets["test"]), card)
-            summary = cnn_report.metrics(report, result, tc, comparison, described, result.model.count_params())
+            summary = cnn_report.metrics(report, result, tc, comparison, described, result.model.count_params(), calibrated)
             cnn_report.write_plots(Path(args.plots), y_test, proba, report, result.curve,
-                                   f"CNN {tc.arch} {tc.image_size}px\ntrained on '{source}' data, test split")
+                                   f"CNN {tc.arch} {tc.image_size}px\ntrained on '{source}' data, test split", reliability)
+            cnn_report.write_gradcam(Path(args.plots) / "gradcam.png", result.model, tables["test"], test, proba,
+                                     tc.image_size, f"CNN {tc.arch}, '{source}' test split")
             io.write_json(args.metrics, summary)
             run.log_metrics({"test": summary["test"], "train_seconds": result.seconds,
                              "difference_vs_baseline": (comparison or {}).get("difference", 0.0)})
             run.log_artifact(Path(args.out) / "model.keras")
-            log.info("test balanced accuracy %.3f %s", report["balanced_accuracy"],
-                     f"(best baseline {comparison['baseline_value']:.3f}, difference 95% CI "
-                     f"{comparison['difference_ci95'][0]:.3f}..{comparison['difference_ci95'][1]:.3f})" if comparison else "")
+            log.info(cnn_report.summary_line(report, comparison))
 
 
 if __name__ == "__main__":

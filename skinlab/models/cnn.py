@@ -1,7 +1,8 @@
 """Pure Keras builders for train_cnn: a name in params maps to one builder (like features/registry.py).
 
 Every builder takes float32 RGB in 0..255 (each model rescales inside, so the input pipeline
-is the same for all) and returns an *uncompiled* keras.Model whose layer `embedding` is the
+is the same for all) and returns an *uncompiled* keras.Model whose layer `pool` averages the
+last feature map (its input is what Grad-CAM explains), whose layer `embedding` is the
 penultimate feature vector and whose output is a softmax over the classes. With metadata, the
 model has two inputs, `image` and `metadata`, fused by concatenation before `embedding`.
 """
@@ -47,7 +48,7 @@ def compact_features(image, filters: Sequence[int] = (32, 64, 128, 192), separab
 
 def _application(name: str) -> Callable:
     def features(image, weights: str = "none", **_):
-        from keras import applications
+        from keras import applications, layers
 
         builder = {"mobilenet_v3_small": applications.MobileNetV3Small,
                    "mobilenet_v3_large": applications.MobileNetV3Large,
@@ -55,13 +56,14 @@ def _application(name: str) -> Callable:
         kwargs = {"include_preprocessing": True} if name.startswith("mobilenet") else {}
         try:
             backbone = builder(include_top=False, weights=None if weights == "none" else weights,
-                               input_shape=tuple(image.shape[1:]), pooling="avg", **kwargs)
+                               input_shape=tuple(image.shape[1:]), pooling=None, **kwargs)
         except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
             if weights != "imagenet" or not _is_download_error(error):
                 raise
             raise WeightsUnavailable(offline_message(name, error)) from error
         backbone.name = BACKBONE
-        return backbone(image)
+        # pooled outside the backbone, so its last feature map is a tensor of this model (Grad-CAM)
+        return layers.GlobalAveragePooling2D(name="pool")(backbone(image))
 
     return features
 

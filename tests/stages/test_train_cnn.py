@@ -11,6 +11,7 @@ import pytest
 
 from skinlab import baselines
 from skinlab.data.schema import CLASSES
+from skinlab.evaluation import calibration
 from stages import train_cnn
 from tests.helpers import REPO, write_params
 from tests.stages.conftest import SMALL
@@ -56,6 +57,21 @@ def test_outputs_schema_and_bit_for_bit_rerun(small_pipeline, tmp_path):
     confusion = json.loads((first / "plots" / "confusion.json").read_text())
     assert len(confusion) == len(test) and set(confusion[0]) == {"actual", "predicted"}
     assert (first / "plots" / "roc.png").exists() and (first / "plots" / "confusion.png").exists()
+    # temperature scaling: fitted on val, applied to the saved test probabilities, measured before and after
+    calibrated = metrics["calibration"]
+    assert calibrated["method"] == "temperature" and calibrated["fitted_on"] == "val"
+    assert calibration.T_RANGE[0] <= calibrated["temperature"] <= calibration.T_RANGE[1]
+    assert calibrated["val_nll_after"] <= calibrated["val_nll_before"] + 1e-9  # the fit minimises val NLL
+    y_test = np.array([CLASSES.index(dx) for dx in test["dx"]])
+    saved = predictions[[f"p_{dx}" for dx in CLASSES]].to_numpy()
+    assert calibrated["test"]["ece_after"] == pytest.approx(calibration.expected_calibration_error(y_test, saved), abs=1e-5)
+    card = json.loads((first / "models" / "model_card.json").read_text())
+    assert card["temperature"] == calibrated["temperature"] and "not a medical device" in card["disclaimer"].lower()
+    reliability = json.loads((first / "plots" / "reliability.json").read_text())
+    assert {row["model"] for row in reliability} == {"before scaling", f"after (T = {calibrated['temperature']:.2f})"}
+    assert sum(row["count"] for row in reliability) == 2 * len(test)
+    assert (first / "plots" / "reliability.png").exists()
+    assert (first / "plots" / "gradcam.png").stat().st_size > 5000  # Grad-CAM examples per class
 
     second = run(small_pipeline, tmp_path, "second")
     assert (second / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
@@ -68,8 +84,10 @@ def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pip
     baseline_csv = tmp_path / "baseline.csv"
     baselines.predictions_frame(test, nevus_everywhere).to_csv(baseline_csv, index=False)
     out = run(small_pipeline, tmp_path, "fused", baseline_csv, metadata=["age", "sex", "localization"],
-              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0, weight_average=0.9)
+              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0, weight_average=0.9, calibration="none")
     metrics = json.loads((out / "metrics.json").read_text())
+    calibrated = metrics["calibration"]  # calibration: none keeps the probabilities as the model gives them
+    assert calibrated["temperature"] == 1.0 and calibrated["test"]["ece_after"] == calibrated["test"]["ece_before"]
     assert metrics["metadata"] == ["age", "sex", "localization"]
     comparison = metrics["vs_best_baseline"]
     assert comparison["baseline_value"] == pytest.approx(1 / 7)  # one class right out of seven

@@ -31,3 +31,28 @@ def test_cnn_table_puts_the_cnn_beside_the_best_baseline(tmp_path):
     best = {"features": "hsv_hist", "model": "forest", "test": dict(test, balanced_accuracy=0.5)}
     (tmp_path / "metrics" / "train_baselines.json").write_text(json.dumps({"best": best}))
     assert report.cnn_table(tmp_path).splitlines()[3].startswith("| best baseline: hsv_hist + forest | 0.500 | 0.70-0.90 |")
+
+
+def test_recipes_table_compares_runs_named_with_plus(tmp_path):
+    import json
+
+    import yaml
+
+    def snapshot(name, metadata, weight_average, bacc, versus):
+        run = tmp_path / "results" / name
+        (run / "metrics").mkdir(parents=True)
+        (run / "params.yaml").write_text(yaml.safe_dump({"train_cnn": {"weight_average": weight_average}}))
+        test = {"balanced_accuracy": bacc, "balanced_accuracy_ci95": [bacc - 0.05, bacc + 0.05],
+                "macro_auc_ovr": 0.9, "melanoma_sensitivity": 0.5}
+        (run / "metrics" / "train_cnn.json").write_text(json.dumps(
+            {"image_size": 64, "metadata": metadata, "best_epoch": 3, "epochs_run": 4,
+             "val_balanced_accuracy_best": 0.55, "test": test, "vs_best_baseline": versus}))
+
+    snapshot("plain", [], 0.0, 0.6, None)
+    snapshot("fused", ["age", "sex"], 0.998, 0.65, {"difference": 0.1, "difference_ci95": [0.02, 0.18]})
+    assert [p.name for p in report.run_dirs(tmp_path / "results" / "plain+fused")] == ["plain", "fused"]
+    assert report.run_dirs(tmp_path / "results" / "plain") == [tmp_path / "results" / "plain"]
+    lines = report.render("recipes", tmp_path / "results" / "plain+fused").splitlines()
+    assert len(lines) == 4
+    assert lines[2] == "| plain | 64 | none | off | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.900 | 0.500 | n/a |"
+    assert lines[3] == "| fused | 64 | age, sex | 0.998 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"

@@ -28,7 +28,7 @@ def test_every_snapshot_named_in_the_readme_is_complete():
             continue
         files = ["params.yaml", *(f"metrics/{stage}.json" for stage in report.KIND_FILES[block.kind])]
         assert set(files[1:]) <= set(declared), block.label  # only metrics the pipeline declares
-        missing = [f for f in files if not (REPO / block.run / f).is_file()]
+        missing = [f"{run}/{f}" for run in report.run_dirs(REPO / block.run) for f in files if not (run / f).is_file()]
         assert not missing, f"{block.label}: {missing}"
 
 
