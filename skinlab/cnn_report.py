@@ -75,7 +75,7 @@ def calibrate(method: str, val: pd.DataFrame, val_proba: np.ndarray, test: pd.Da
 
 
 def metrics(report: dict, train, cfg, comparison: dict | None, trained_on: str, n_params: int,
-            calibrated: dict | None = None) -> dict:
+            calibrated: dict | None = None, exported: dict | None = None) -> dict:
     """metrics/train_cnn.json: no timings, so the same params give the same file bit for bit."""
     return {"test": baselines.headline(report), "test_report": report,
             "val_balanced_accuracy_best": train.curve[train.best_epoch - 1]["val_balanced_accuracy"],
@@ -83,7 +83,7 @@ def metrics(report: dict, train, cfg, comparison: dict | None, trained_on: str, 
             "best_epoch": train.best_epoch, "epochs_run": len(train.curve), "monitor": cfg.monitor,
             "arch": cfg.arch, "weights": cfg.weights, "image_size": cfg.image_size, "parameters": n_params,
             "metadata": list(cfg.metadata), "vs_best_baseline": comparison, "calibration": calibrated,
-            "trained_on": trained_on}
+            "export": exported, "trained_on": trained_on}
 
 
 def write_plots(out: Path, y_test: np.ndarray, proba: np.ndarray, report: dict, curve: list[dict], title: str,
@@ -102,11 +102,39 @@ def write_plots(out: Path, y_test: np.ndarray, proba: np.ndarray, report: dict, 
     io.write_csv(out / "training.csv", pd.DataFrame(rows))
 
 
+def export_tflite(model, test_ds, keras_proba: np.ndarray, y_test: np.ndarray, tolerance: float = 0.01):
+    """TFLite float32 and dynamic-range quantised versions: (files to write, the metrics entry).
+
+    Both are run on the test split and compared with the Keras model's probabilities (without
+    test-time augmentation, as the TFLite model runs one view); the quantised file is kept only
+    when its test balanced accuracy is within `tolerance` of the Keras model's.
+    """
+    from skinlab import export
+
+    keras_bacc = classification.balanced_accuracy(y_test, baselines.predicted_labels(keras_proba))
+    files, entry = {}, {"compared_on": "test split, one view (no TTA), probabilities before temperature scaling",
+                        "keras_balanced_accuracy": keras_bacc}
+    for name, quantize, file in (("float32", False, "model.tflite"), ("dynamic_range_int8", True, "model_quant.tflite")):
+        content = export.to_tflite(model, quantize)
+        proba = export.predict_dataset(export.TfliteModel(content), test_ds)
+        bacc = classification.balanced_accuracy(y_test, baselines.predicted_labels(proba))
+        kept = not quantize or abs(bacc - keras_bacc) <= tolerance
+        entry[name] = {"file": file if kept else None, "kept": kept, "size_bytes": len(content),
+                       "balanced_accuracy": bacc, "agreement": export.agreement(keras_proba, proba)}
+        if kept:
+            files[file] = content
+    return files, entry
+
+
 def write_model(out: Path, model, test: pd.DataFrame, proba: np.ndarray, val: pd.DataFrame,
-                val_embeddings: np.ndarray, test_embeddings: np.ndarray, card: dict) -> None:
-    """models/cnn/: model.keras, test_predictions.csv (the baselines' columns), embeddings.npz, model_card.json."""
+                val_embeddings: np.ndarray, test_embeddings: np.ndarray, card: dict,
+                extra_files: dict[str, bytes] | None = None) -> None:
+    """models/cnn/: model.keras, test_predictions.csv (the baselines' columns), embeddings.npz,
+    model_card.json, and `extra_files` (the TFLite exports)."""
     with io.atomic_dir(out) as tmp:
         model.save(tmp / "model.keras")
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_bytes(content)
         io.write_csv(tmp / "test_predictions.csv", baselines.predictions_frame(test, proba))
         np.savez_compressed(tmp / "embeddings.npz",
                             val=val_embeddings, val_image_id=val["image_id"].to_numpy(dtype=str),

@@ -215,6 +215,7 @@ class TrainCnn(Section):
     tta: bool = True  # average the predictions of the image and its flips
     weight_average: float = Field(0.0, ge=0, lt=1)  # EMA decay of the weights per step; 0 = off
     calibration: Literal["temperature", "none"] = "temperature"  # fitted on val, applied to saved probabilities
+    tflite: bool = True  # export model.tflite (+ model_quant.tflite when it keeps test balanced accuracy within 0.01)
     monitor: Literal["val_balanced_accuracy", "val_macro_auc"] = "val_balanced_accuracy"
     patience: StrictInt = Field(10, ge=1, le=1000)
     head_epochs: StrictInt = Field(3, ge=0, le=100)  # pretrained backbones: epochs with the backbone frozen

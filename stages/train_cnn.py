@@ -64,11 +64,14 @@ def run_stage(args) -> None:
             report = cnn_report.test_report(y_test, proba, test["lesion_id"].to_numpy(), seed, tc.bootstrap)
             comparison = cnn_report.compare_with_baseline(test, proba, baseline, seed, tc.bootstrap)
             source, described = cnn_report.data_description(Path(args.raw_metrics), frames)
+            files, exported = cnn_report.export_tflite(result.model, datasets["test"], cnn_train.predict(
+                result.model, datasets["test"]), y_test) if tc.tflite else ({}, None)
             card = cnn_report.model_card(tc, metadata.columns(tc.metadata), described, calibrated["temperature"])
             cnn_report.write_model(Path(args.out), result.model, test, proba, frames["val"],
                                    cnn_train.embeddings(result.model, datasets["val"]),
-                                   cnn_train.embeddings(result.model, datasets["test"]), card)
-            summary = cnn_report.metrics(report, result, tc, comparison, described, result.model.count_params(), calibrated)
+                                   cnn_train.embeddings(result.model, datasets["test"]), card, files)
+            summary = cnn_report.metrics(report, result, tc, comparison, described, result.model.count_params(),
+                                         calibrated, exported)
             cnn_report.write_plots(Path(args.plots), y_test, proba, report, result.curve,
                                    f"CNN {tc.arch} {tc.image_size}px\ntrained on '{source}' data, test split", reliability)
             cnn_report.write_gradcam(Path(args.plots) / "gradcam.png", result.model, tables["test"], test, proba,

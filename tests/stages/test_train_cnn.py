@@ -72,6 +72,15 @@ def test_outputs_schema_and_bit_for_bit_rerun(small_pipeline, tmp_path):
     assert sum(row["count"] for row in reliability) == 2 * len(test)
     assert (first / "plots" / "reliability.png").exists()
     assert (first / "plots" / "gradcam.png").stat().st_size > 5000  # Grad-CAM examples per class
+    # the TFLite export gives the Keras model's probabilities on every test image
+    exported = metrics["export"]
+    assert exported["float32"]["agreement"]["n_images"] == len(test)
+    assert exported["float32"]["agreement"]["top1_disagreements"] == 0
+    assert exported["float32"]["agreement"]["max_abs_difference"] < 1e-4
+    assert (first / "models" / "model.tflite").stat().st_size == exported["float32"]["size_bytes"]
+    quantised = exported["dynamic_range_int8"]
+    assert quantised["kept"] == (abs(quantised["balanced_accuracy"] - exported["keras_balanced_accuracy"]) <= 0.01)
+    assert (first / "models" / "model_quant.tflite").exists() == quantised["kept"]
 
     second = run(small_pipeline, tmp_path, "second")
     assert (second / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
@@ -88,6 +97,7 @@ def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pip
     metrics = json.loads((out / "metrics.json").read_text())
     calibrated = metrics["calibration"]  # calibration: none keeps the probabilities as the model gives them
     assert calibrated["temperature"] == 1.0 and calibrated["test"]["ece_after"] == calibrated["test"]["ece_before"]
+    assert metrics["export"]["float32"]["agreement"]["max_abs_difference"] < 1e-4  # two inputs in TFLite too
     assert metrics["metadata"] == ["age", "sex", "localization"]
     comparison = metrics["vs_best_baseline"]
     assert comparison["baseline_value"] == pytest.approx(1 / 7)  # one class right out of seven
