@@ -61,16 +61,26 @@ def compare_with_baseline(test: pd.DataFrame, proba: np.ndarray, baseline: tuple
 def calibrate(method: str, val: pd.DataFrame, val_proba: np.ndarray, test: pd.DataFrame,
               test_proba: np.ndarray) -> tuple[np.ndarray, dict, list[dict]]:
     """Temperature scaling fitted on val, applied to test: (test probabilities to save, the
-    metrics entry, reliability rows of test before and after). `none` keeps the probabilities."""
+    metrics entry, reliability rows of test before and after). `none` keeps the probabilities.
+
+    A fitted T at either end of the search interval means val is separated perfectly (or not at
+    all) and says nothing about calibration: T stays 1 and the entry says why.
+    """
     y_val, y_test = (np.array([CLASSES.index(dx) for dx in frame["dx"]]) for frame in (val, test))
-    temperature = calibration.fit_temperature(y_val, val_proba) if method == "temperature" else 1.0
-    scaled = calibration.scale(test_proba, temperature) if method == "temperature" else test_proba
-    entry = {"method": method, "temperature": temperature, "fitted_on": "val",
-             "val_nll_before": calibration.nll(y_val, val_proba),
-             "val_nll_after": calibration.nll(y_val, calibration.scale(val_proba, temperature)),
-             "test": calibration.summary(y_test, test_proba, scaled)}
-    rows = (calibration.reliability_rows(y_test, test_proba, "before scaling")
-            + calibration.reliability_rows(y_test, scaled, f"after (T = {temperature:.2f})"))
+    entry = {"method": method, "temperature": 1.0, "fitted_on": "val", "at_search_bound": False}
+    if method == "temperature":
+        fitted = calibration.fit_temperature(y_val, val_proba)
+        entry["at_search_bound"] = calibration.at_search_bound(y_val, val_proba, fitted)
+        entry["fitted_temperature"] = fitted
+        entry["temperature"] = 1.0 if entry["at_search_bound"] else fitted
+    temperature = entry["temperature"]
+    scaled = test_proba if temperature == 1.0 else calibration.scale(test_proba, temperature)
+    val_scaled = val_proba if temperature == 1.0 else calibration.scale(val_proba, temperature)
+    entry.update(val_nll_before=calibration.nll(y_val, val_proba), val_nll_after=calibration.nll(y_val, val_scaled),
+                 test=calibration.summary(y_test, test_proba, scaled))
+    rows = calibration.reliability_rows(y_test, test_proba, "before scaling")
+    if temperature != 1.0:
+        rows += calibration.reliability_rows(y_test, scaled, f"after (T = {temperature:.2f})")
     return scaled, entry, rows
 
 
@@ -120,7 +130,9 @@ def export_tflite(model, test_ds, keras_proba: np.ndarray, y_test: np.ndarray, t
         bacc = classification.balanced_accuracy(y_test, baselines.predicted_labels(proba))
         kept = not quantize or abs(bacc - keras_bacc) <= tolerance
         entry[name] = {"file": file if kept else None, "kept": kept, "size_bytes": len(content),
-                       "balanced_accuracy": bacc, "agreement": export.agreement(keras_proba, proba)}
+                       "balanced_accuracy": bacc,
+                       "agreement": {k: v for k, v in export.agreement(keras_proba, proba).items()
+                                     if k != "top1_disagreement_rows"}}
         if kept:
             files[file] = content
     return files, entry

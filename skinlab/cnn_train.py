@@ -96,6 +96,7 @@ class WeightAverage(_callback_base()):
         weights = self.model.get_weights()
         if self.average is None:
             self.average = [w.astype(np.float64) for w in weights]
+            self.dtypes = [w.dtype for w in weights]
         else:
             d = min(self.decay, (1 + self.steps) / (10 + self.steps))
             for avg, w in zip(self.average, weights):
@@ -104,7 +105,7 @@ class WeightAverage(_callback_base()):
         self.steps += 1
 
     def averaged(self) -> list[np.ndarray]:
-        return [avg.astype(w.dtype) for avg, w in zip(self.average, self.model.get_weights())]
+        return [avg.astype(dtype) for avg, dtype in zip(self.average, self.dtypes)]
 
     @contextlib.contextmanager
     def swapped(self):

@@ -3,7 +3,7 @@
 Works for every builder of skinlab/models/cnn.py: each pools its last feature map in a layer
 named `pool`, and the map going into it is what is explained. The class score differentiated is
 the log of the class probability (the softmax's gradient vanishes on confident images; the
-log's does not). The web app calls the same function.
+log's does not). Anything that shows a diagnosis with its evidence (plots, a web app) calls this.
 """
 from __future__ import annotations
 

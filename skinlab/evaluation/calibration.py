@@ -48,6 +48,13 @@ def fit_temperature(y_idx: np.ndarray, proba: np.ndarray) -> float:
     return float(np.exp(found.x))
 
 
+def at_search_bound(y_idx: np.ndarray, proba: np.ndarray, temperature: float) -> bool:
+    """True when an end of T_RANGE fits val as well as `temperature` does: the NLL keeps falling
+    towards T -> 0 (val perfectly separated) or T -> infinity, and no temperature is identified."""
+    best = nll(y_idx, scale(proba, temperature))
+    return any(nll(y_idx, scale(proba, end)) <= best + 1e-9 for end in T_RANGE)
+
+
 def _bins(y_idx: np.ndarray, proba: np.ndarray, n_bins: int):
     proba = np.asarray(proba, np.float64)
     confidence = proba.max(axis=1)

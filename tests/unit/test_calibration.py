@@ -34,7 +34,7 @@ def test_temperature_scaling_fixes_an_over_confident_model_and_keeps_its_predict
     # ... made over-confident by sharpening its logits three times
     over = calibration.scale(calibrated, 1 / 3)
     t = calibration.fit_temperature(labels, over)
-    assert t == pytest.approx(3.0, rel=0.1)
+    assert t == pytest.approx(3.0, rel=0.1) and not calibration.at_search_bound(labels, over, t)
     fixed = calibration.scale(over, t)
     before = calibration.expected_calibration_error(labels, over)
     after = calibration.expected_calibration_error(labels, fixed)
@@ -60,3 +60,24 @@ def test_reliability_figure_draws(tmp_path):
     rows = calibration.reliability_rows(np.array([0, 1, 1]), proba, "before")
     path = plots.save_png(calibration.reliability_figure([("before", rows)], "test"), tmp_path / "r.png")
     assert path.stat().st_size > 1000
+
+
+def test_a_perfectly_separated_val_keeps_t_at_one_and_says_so():
+    import pandas as pd
+
+    from skinlab import cnn_report
+    from skinlab.data.schema import CLASSES
+
+    val = pd.DataFrame({"dx": ["nv", "mel", "nv", "bcc"]})
+    val_proba = np.full((4, len(CLASSES)), 0.02)
+    for row, dx in enumerate(val["dx"]):
+        val_proba[row, CLASSES.index(dx)] = 0.88  # every val image right: NLL falls as T -> 0
+    test = pd.DataFrame({"dx": ["nv", "mel"]})
+    test_proba = val_proba[:2][::-1]  # both wrong
+    scaled, entry, rows = cnn_report.calibrate("temperature", val, val_proba, test, test_proba)
+    assert entry["at_search_bound"] and entry["fitted_temperature"] < 0.2
+    assert entry["temperature"] == 1.0 and scaled is test_proba
+    assert {row["model"] for row in rows} == {"before scaling"}
+    kept, none_entry, _ = cnn_report.calibrate("none", val, val_proba, test, test_proba)
+    assert none_entry["temperature"] == 1.0 and none_entry["val_nll_after"] == none_entry["val_nll_before"]
+    assert "fitted_temperature" not in none_entry
