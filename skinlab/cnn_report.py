@@ -11,6 +11,7 @@ from skinlab import DISCLAIMER, baselines, io
 from skinlab.data.raw import InputError
 from skinlab.data.schema import CLASSES
 from skinlab.evaluation import calibration, classification, plots
+from skinlab.tta import TTA_MODES, TTA_VIEWS, combine_views
 
 
 def test_report(y_test: np.ndarray, proba: np.ndarray, lesions: np.ndarray, seed: int, n_boot: int) -> dict:
@@ -85,7 +86,8 @@ def calibrate(method: str, val: pd.DataFrame, val_proba: np.ndarray, test: pd.Da
 
 
 def metrics(report: dict, train, cfg, comparison: dict | None, trained_on: str, n_params: int,
-            calibrated: dict | None = None, exported: dict | None = None) -> dict:
+            calibrated: dict | None = None, exported: dict | None = None, tta: dict | None = None,
+            tuned: dict | None = None) -> dict:
     """metrics/train_cnn.json: no timings, so the same params give the same file bit for bit."""
     return {"test": baselines.headline(report), "test_report": report,
             "val_balanced_accuracy_best": train.curve[train.best_epoch - 1]["val_balanced_accuracy"],
@@ -93,7 +95,7 @@ def metrics(report: dict, train, cfg, comparison: dict | None, trained_on: str, 
             "best_epoch": train.best_epoch, "epochs_run": len(train.curve), "monitor": cfg.monitor,
             "arch": cfg.arch, "weights": cfg.weights, "image_size": cfg.image_size, "parameters": n_params,
             "metadata": list(cfg.metadata), "vs_best_baseline": comparison, "calibration": calibrated,
-            "export": exported, "trained_on": trained_on}
+            "export": exported, "tta": cfg.tta, "tta_effect": tta, "tuner": tuned, "trained_on": trained_on}
 
 
 def write_plots(out: Path, y_test: np.ndarray, proba: np.ndarray, report: dict, curve: list[dict], title: str,
@@ -164,12 +166,53 @@ def data_description(raw_metrics: Path, frames: dict[str, pd.DataFrame]) -> tupl
     return source, f"data source '{source}' (images: {counts})"
 
 
-def model_card(cfg, metadata_columns: list[str], trained_on: str, temperature: float = 1.0) -> dict:
-    return {"arch": cfg.arch, "classes": list(CLASSES), "image_size": cfg.image_size, "input": "RGB 0..255",
+INTENDED_USE = ("Research and teaching: studying how a CNN classifies dermoscopy images of the seven HAM10000 "
+                "classes, on data like its training data. Not for screening, diagnosis or any decision on care; "
+                "not validated on other cameras, populations or non-dermoscopic photos.")
+
+
+def model_card(cfg, metadata_columns: list[str], trained_on: str, calibrated: dict, headline: dict,
+               hyperparameters: dict | None = None) -> dict:
+    """models/cnn/model_card.json: what a user of the exported model needs to run and judge it."""
+    cal_test = calibrated.get("test", {})
+    return {"arch": cfg.arch, "weights": cfg.weights, "classes": list(CLASSES), "image_size": cfg.image_size,
+            "input": "RGB 0..255 float32, centre-cropped to a square and resized (area) to image_size",
             "metadata": list(cfg.metadata), "metadata_columns": metadata_columns,
-            "temperature": temperature, "calibration": "softmax(log(p) / temperature), p the model's output"
-            + (" averaged over the image and its two flips" if cfg.tta else ""),
-            "trained_on": trained_on, "disclaimer": DISCLAIMER}
+            "tta": {"mode": cfg.tta, "views": [list(view) for view in TTA_VIEWS[cfg.tta]],
+                    "view": "(quarter turns, mirrored left-right first); the saved probabilities average them"},
+            "temperature": calibrated["temperature"],
+            "calibration": {"method": calibrated["method"], "fitted_on": "val",
+                            "apply": "softmax(log(p) / temperature), p the model's (TTA-averaged) output",
+                            **{key: cal_test.get(key) for key in ("n_images", "ece_before", "ece_after",
+                                                                  "brier_before", "brier_after", "n_bins")}},
+            "test_metrics": {key: headline[key] for key in ("balanced_accuracy", "balanced_accuracy_ci95",
+                                                            "macro_f1", "macro_auc_ovr", "melanoma_sensitivity",
+                                                            "melanoma_specificity") if key in headline},
+            "hyperparameters": hyperparameters,
+            "trained_on": trained_on, "intended_use": INTENDED_USE, "disclaimer": DISCLAIMER}
+
+
+def tta_effect(per_view: dict, y_test: np.ndarray, lesions: np.ndarray, seed: int, n_boot: int) -> dict:
+    """The same model's test metrics under each test-time augmentation (before temperature scaling),
+    with the paired lesion-bootstrap interval of each mode's balanced accuracy minus no TTA's."""
+    effect, plain = {}, None
+    for mode in TTA_MODES:
+        proba = combine_views(per_view, mode)
+        report = classification.classification_report(y_test, proba, CLASSES)
+        predicted = baselines.predicted_labels(proba)
+        entry = {"views": len(TTA_VIEWS[mode]), "balanced_accuracy": report["balanced_accuracy"],
+                 "balanced_accuracy_ci95": baselines.balanced_accuracy_ci(y_test, proba, lesions, seed, n_boot),
+                 "macro_auc_ovr": report["macro_auc_ovr"],
+                 "nll": calibration.nll(np.array([CLASSES.index(dx) for dx in y_test]), proba)}
+        if plain is None:
+            plain = predicted
+        else:
+            paired = classification.paired_difference_ci(y_test, predicted, plain, classification.balanced_accuracy,
+                                                          n_boot=n_boot, seed=seed, groups=lesions)
+            entry["difference_vs_none"] = paired["difference"]
+            entry["difference_vs_none_ci95"] = paired["ci95"]
+        effect[mode] = entry
+    return effect
 
 
 def summary_line(report: dict, comparison: dict | None) -> str:
@@ -187,7 +230,7 @@ def write_gradcam(path: Path, model, table, test: pd.DataFrame, proba: np.ndarra
 
     y_true = test["dx"].to_numpy(dtype=str)
     y_pred = baselines.predicted_labels(proba)
-    grad_model = gradcam._grad_model(model)
+    grad_model = gradcam.grad_model_of(model)
     fused = len(model.inputs) > 1
     panels = []
     for dx, kind, row in gradcam.pick_examples(y_true, y_pred, CLASSES):

@@ -1,6 +1,6 @@
 """The train_cnn fit loop: AdamW with warm-up and cosine decay, label smoothing, class-weighted
 or focal loss, model selection and early stopping on val balanced accuracy (or val macro AUC)
-with flip test-time augmentation, and two phases for pretrained backbones.
+with test-time augmentation, and two phases for pretrained backbones.
 
 Reproducible: `deterministic(seed)` seeds Python, NumPy and TensorFlow and turns on TensorFlow's
 op determinism; the input pipeline draws from stateless seeds, so the same params give the same
@@ -20,6 +20,7 @@ from skinlab.data.schema import CLASSES
 from skinlab.evaluation.classification import classification_report
 from skinlab.models import cnn
 from skinlab.params import TrainCnn
+from skinlab.tta import DIHEDRAL, TTA_VIEWS, combine_views
 
 log = logging.getLogger(__name__)
 CURVE_COLUMNS = ("epoch", "phase", "learning_rate", "loss", "val_loss", "val_balanced_accuracy", "val_macro_auc")
@@ -42,25 +43,34 @@ class TrainResult:
     seconds: float
 
 
-def predict(model, dataset, tta: bool = False) -> np.ndarray:
-    """Class probabilities in dataset order; with `tta`, the mean over the image and its two flips."""
+def _view(image, turns: int, mirrored: bool):
     import tensorflow as tf
 
-    def variants(image):
-        return [image, tf.image.flip_left_right(image), tf.image.flip_up_down(image)] if tta else [image]
+    if mirrored:
+        image = tf.image.flip_left_right(image)
+    return tf.image.rot90(image, turns) if turns else image
+
+
+def predict_views(model, dataset, views=DIHEDRAL) -> dict[tuple, np.ndarray]:
+    """Class probabilities in dataset order for each view (quarter turns, mirrored) of the images."""
+    import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def step(inputs):
         image = inputs["image"] if isinstance(inputs, dict) else inputs
         outs = []
-        for variant in variants(image):
-            x = {**inputs, "image": variant} if isinstance(inputs, dict) else variant
-            outs.append(model(x, training=False))
-        return tf.add_n(outs) / len(outs)
+        for turns, mirrored in views:
+            variant = _view(image, turns, mirrored)
+            outs.append(model({**inputs, "image": variant} if isinstance(inputs, dict) else variant, training=False))
+        return tf.stack(outs)
 
-    parts = [step(batch[0]).numpy() for batch in dataset]
-    proba = np.concatenate(parts).astype(np.float64)
-    return proba / proba.sum(axis=1, keepdims=True)
+    parts = np.concatenate([step(batch[0]).numpy() for batch in dataset], axis=1).astype(np.float64)
+    return {view: parts[i] for i, view in enumerate(views)}
+
+
+def predict(model, dataset, tta: str = "none") -> np.ndarray:
+    """Class probabilities in dataset order, averaged over the views of `tta` (none | flips | dihedral)."""
+    return combine_views(predict_views(model, dataset, TTA_VIEWS[tta]), tta)
 
 
 def embeddings(model, dataset) -> np.ndarray:

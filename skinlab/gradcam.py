@@ -12,7 +12,7 @@ import numpy as np
 FEATURE_LAYER = "pool"  # the map *entering* this layer is explained
 
 
-def _grad_model(model):
+def grad_model_of(model):
     import keras
 
     return keras.Model(model.inputs, [model.get_layer(FEATURE_LAYER).input, model.output])
@@ -31,7 +31,7 @@ def heatmap(model, image: np.ndarray, class_index: int | None = None, metadata: 
     image = np.asarray(image, np.float32)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"gradcam: expected one H x W x 3 image, got shape {image.shape}")
-    grad_model = grad_model or _grad_model(model)
+    grad_model = grad_model or grad_model_of(model)
     x = tf.convert_to_tensor(image[None])
     inputs = x
     if len(model.inputs) > 1:
@@ -79,7 +79,7 @@ def examples_figure(panels: list[tuple[str, np.ndarray | None]], title: str, col
     from skinlab.evaluation import plots
 
     rows = -(-len(panels) // columns)
-    fig = plots._figure(figsize=(2.4 * columns, 2.3 * rows + 0.6))
+    fig = plots.figure(figsize=(2.4 * columns, 2.3 * rows + 0.6))
     for index, (caption, picture) in enumerate(panels):
         ax = fig.add_subplot(rows, columns, index + 1)
         ax.set_xticks([])
@@ -90,4 +90,4 @@ def examples_figure(panels: list[tuple[str, np.ndarray | None]], title: str, col
             ax.imshow(picture)
         ax.set_title(caption, fontsize=7)
     fig.suptitle(title, fontsize=9)
-    return plots._finish(fig, plots.FOOTER)
+    return plots.finish(fig, plots.FOOTER)

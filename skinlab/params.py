@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 
 class ParamsError(ValueError):
@@ -193,6 +193,38 @@ class CnnAugment(Section):
     hue: float = Field(0.02, ge=0, le=0.5)  # +- fraction of the hue circle
 
 
+class TunerSpace(Section):
+    """What keras-tuner may change; a range with equal ends (or a single choice) is held fixed."""
+
+    learning_rate: tuple[float, float] = (0.001, 0.004)  # peak, log-uniform
+    width: tuple[float, ...] = (0.75, 1.0, 1.5)  # choices: multipliers of the filters
+    dropout: tuple[float, float] = (0.1, 0.4)
+    augment_strength: tuple[float, float] = (0.5, 1.5)  # multiplies zoom, brightness, contrast, saturation, hue
+    arch: tuple[Literal[CNN_ARCHS], ...] = ()  # choices; empty keeps train_cnn.arch
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        for name, low_limit, high_limit in (("learning_rate", 1e-6, 1.0), ("dropout", 0.0, 0.9),
+                                            ("augment_strength", 0.0, 4.0)):
+            low, high = getattr(self, name)
+            if not low_limit <= low <= high <= high_limit:
+                raise ValueError(f"{name} must be [low, high] with {low_limit} <= low <= high <= {high_limit} "
+                                 f"(got [{low}, {high}])")
+        if not self.width or any(not 0.1 <= w <= 8 for w in self.width):
+            raise ValueError(f"width must list multipliers between 0.1 and 8 (got {list(self.width)})")
+        return self
+
+
+class CnnTuner(Section):
+    """keras-tuner search before the final fit; max_trials 0 turns it off."""
+
+    algorithm: Literal["random", "bayesian", "hyperband"] = "random"
+    max_trials: StrictInt = Field(0, ge=0, le=1000)
+    epochs: StrictInt = Field(4, ge=1, le=1000)  # per trial (hyperband: the most one trial gets)
+    hyperband_factor: StrictInt = Field(3, ge=2, le=10)
+    space: TunerSpace = TunerSpace()
+
+
 class TrainCnn(Section):
     arch: Literal[CNN_ARCHS] = "compact"
     weights: Literal["none", "imagenet"] = "none"
@@ -212,7 +244,7 @@ class TrainCnn(Section):
     class_weight: Literal["none", "sqrt", "balanced"] = "sqrt"
     sampling: Literal["shuffle", "balanced"] = "shuffle"
     augment: CnnAugment = CnnAugment()
-    tta: bool = True  # average the predictions of the image and its flips
+    tta: Literal["none", "flips", "dihedral"] = "flips"  # views averaged at val/test: 1, 3 or all 8 symmetries
     weight_average: float = Field(0.0, ge=0, lt=1)  # EMA decay of the weights per step; 0 = off
     calibration: Literal["temperature", "none"] = "temperature"  # fitted on val, applied to saved probabilities
     tflite: bool = True  # export model.tflite (+ model_quant.tflite when it keeps test balanced accuracy within 0.01)
@@ -223,6 +255,13 @@ class TrainCnn(Section):
     fine_tune_lr_factor: float = Field(0.1, gt=0, le=1)
     strategy: Literal["default", "mirrored", "multi_worker"] = "default"
     bootstrap: StrictInt = Field(1000, ge=100, le=100000)
+    tuner: CnnTuner = CnnTuner()
+
+    @field_validator("tta", mode="before")
+    @classmethod
+    def _tta_flag(cls, value):
+        """Older params (and results/ snapshots) said tta: true | false for flips | none."""
+        return {True: "flips", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _checks(self):
@@ -233,7 +272,7 @@ class TrainCnn(Section):
         repeated = sorted({name for name in self.metadata if self.metadata.count(name) > 1})
         if repeated:
             raise ValueError(f"metadata lists {', '.join(repeated)} more than once")
-        if self.weights == "imagenet" and self.arch == "compact":
+        if self.weights == "imagenet" and "compact" in (self.arch, *self.tuner.space.arch):
             raise ValueError("weights: imagenet needs a keras.applications arch; compact trains from scratch")
         return self
 

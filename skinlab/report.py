@@ -124,8 +124,83 @@ def recipes_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def tta_table(root: Path) -> str:
+    """The same trained model's test figures under each test-time augmentation (metrics: tta_effect)."""
+    cnn = io.read_json(root / "metrics" / "train_cnn.json")
+    lines = ["| TTA | views | bal. acc. | 95% CI (lesion bootstrap) | minus none (95% CI) | macro AUC | NLL |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    effect = cnn["tta_effect"]
+    for mode in sorted(effect, key=lambda m: effect[m]["views"]):
+        entry = effect[mode]
+        mark = "**" if mode == cnn["tta"] else ""
+        if "difference_vs_none" in entry:
+            low, high = entry["difference_vs_none_ci95"]
+            versus = f"{entry['difference_vs_none']:+.3f} ({low:+.3f} to {high:+.3f})"
+        else:
+            versus = "-"
+        cells = [f"{mark}{mode}{mark}", str(entry["views"]), _cell(entry["balanced_accuracy"]),
+                 _cell(entry["balanced_accuracy_ci95"]), versus, _cell(entry["macro_auc_ovr"]), _cell(entry["nll"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def tuner_table(root: Path) -> str:
+    """keras-tuner's trials (metrics: tuner), the best one in bold."""
+    tuned = io.read_json(root / "metrics" / "train_cnn.json")["tuner"]
+    if not tuned.get("trials"):
+        return f"No search: `train_cnn.tuner.max_trials` is {tuned['max_trials']}."
+    names = sorted({k for trial in tuned["trials"] for k in trial["hyperparameters"]})
+    lines = ["| trial | " + " | ".join(names) + f" | val {tuned['objective'].removeprefix('val_')} |",
+             "|---|" + "---:|" * (len(names) + 1)]
+    for trial in tuned["trials"]:
+        mark = "**" if trial["trial"] == tuned["best_trial"] else ""
+        values = [trial["hyperparameters"].get(name) for name in names]
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values] + [_cell(trial["value"])]
+        lines.append(f"| {mark}{trial['trial']}{mark} | " + " | ".join(f"{mark}{c}{mark}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def calibration_summary(root: Path) -> str:
+    """One sentence: the temperature and test ECE, Brier and NLL before and after (metrics: calibration)."""
+    cal = io.read_json(root / "metrics" / "train_cnn.json")["calibration"]
+    test = cal["test"]
+    if cal["method"] == "none":
+        return f"No calibration (`calibration: none`): test ECE {test['ece_before']:.3f}, Brier {test['brier_before']:.3f}."
+    fitted = (f"T = {cal['temperature']:.3f} fitted on val (val NLL {cal['val_nll_before']:.3f} -> "
+              f"{cal['val_nll_after']:.3f})" if not cal["at_search_bound"] else
+              "no temperature identified on val (T stays 1)")
+    return (f"{fitted}; on the {test['n_images']} test images the expected calibration error ({test['n_bins']} bins) "
+            f"goes {test['ece_before']:.3f} -> {test['ece_after']:.3f}, the Brier score {test['brier_before']:.3f} -> "
+            f"{test['brier_after']:.3f}, the NLL {test['nll_before']:.3f} -> {test['nll_after']:.3f}."
+            + _floor_clause(test))
+
+
+def _floor_clause(test: dict) -> str:
+    floor = test.get("ece_if_calibrated")
+    if not floor:
+        return ""
+    return (f" A perfectly calibrated model with the same confidences would show an ECE of {floor['mean']:.3f} on "
+            f"average on this many images (95th percentile {floor['p95']:.3f}): sampling alone puts the floor there.")
+
+
+def versus_summary(root: Path) -> str:
+    """One sentence: the CNN minus the best baseline, with the paired interval (metrics: vs_best_baseline)."""
+    versus = io.read_json(root / "metrics" / "train_cnn.json")["vs_best_baseline"]
+    if versus is None:
+        return "No comparison: the run had no baseline predictions."
+    low, high = versus["difference_ci95"]
+    verdict = "excludes zero" if versus["ci_excludes_zero"] else "includes zero"
+    return (f"Difference in test balanced accuracy, CNN minus {versus['baseline']}: **{versus['difference']:+.3f}, "
+            f"paired lesion-bootstrap 95% interval {low:+.3f} to {high:+.3f}** ({versus['n_boot']} resamples of the "
+            f"test lesions, both models scored on each): the interval {verdict}.")
+
+
 KINDS = {
     "cnn": cnn_table,
+    "tta": tta_table,
+    "tuner": tuner_table,
+    "calibration": calibration_summary,
+    "versus": versus_summary,
     "recipes": recipes_table,
     "baselines": lambda root: baseline_table(io.read_json(root / "metrics" / "train_baselines.json")),
     "data": data_summary,
@@ -137,7 +212,8 @@ KINDS = {
 # The metrics files (of a run's metrics/) each kind reads: a snapshot needs these, and params.yaml.
 KIND_FILES = {"baselines": ("train_baselines",), "data": ("download", "split", "augment"),
               "best": ("train_baselines",), "leaders": ("train_baselines",), "cnn": ("train_cnn",),
-              "recipes": ("train_cnn",)}
+              "recipes": ("train_cnn",), "tta": ("train_cnn",), "tuner": ("train_cnn",),
+              "calibration": ("train_cnn",), "versus": ("train_cnn",)}
 
 
 def render(kind: str, root: Path) -> str:

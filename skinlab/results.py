@@ -145,7 +145,7 @@ def check(readme: Path, root: Path | None = None) -> list[str]:
         except (ValueError, OSError, KeyError) as error:
             problems.append(f"{readme}: marker '{block.label}' cannot be rendered: {error}")
             continue
-        compare = _table_problem if block.kind in ("baselines", "cnn", "recipes") else _text_problem
+        compare = _table_problem if want and want[0].startswith("|") else _text_problem
         problem = compare(block.label, have, want) if have else f"'{block.label}': no text under the marker"
         if problem:
             problems.append(f"{readme}: {problem}")

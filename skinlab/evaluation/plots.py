@@ -26,7 +26,7 @@ def confusion_figure(cm, classes: Sequence[str], title: str, footer: str = FOOTE
     rows = cm.sum(axis=1, keepdims=True)
     shade = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
 
-    fig = _figure(figsize=(1.0 + 0.75 * k, 1.4 + 0.7 * k))
+    fig = figure(figsize=(1.0 + 0.75 * k, 1.4 + 0.7 * k))
     ax = fig.add_subplot()
     ax.imshow(shade, cmap="Blues", vmin=0.0, vmax=1.0)
     for i in range(k):
@@ -38,7 +38,7 @@ def confusion_figure(cm, classes: Sequence[str], title: str, footer: str = FOOTE
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    return _finish(fig, footer)
+    return finish(fig, footer)
 
 
 def bar_figure(labels: Sequence[str], values: Sequence[float | None], title: str, xlabel: str,
@@ -49,7 +49,7 @@ def bar_figure(labels: Sequence[str], values: Sequence[float | None], title: str
         raise ValueError(f"{len(labels)} labels but {len(values)} values")
     numbers = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
 
-    fig = _figure(figsize=(6.0, 1.2 + 0.35 * max(len(labels), 1)))
+    fig = figure(figsize=(6.0, 1.2 + 0.35 * max(len(labels), 1)))
     ax = fig.add_subplot()
     y = np.arange(len(labels))
     ax.barh(y, np.nan_to_num(numbers, nan=0.0), color="tab:blue")
@@ -62,13 +62,13 @@ def bar_figure(labels: Sequence[str], values: Sequence[float | None], title: str
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    return _finish(fig, footer)
+    return finish(fig, footer)
 
 
 def roc_figure(y_true: Sequence[str], proba, classes: Sequence[str], title: str,
                footer: str = FOOTER):
     """One-vs-rest ROC curve per class that has both positives and negatives."""
-    fig = _figure(figsize=(5.5, 5.5))
+    fig = figure(figsize=(5.5, 5.5))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
     for c, fpr, tpr, auc in _roc_curves(y_true, proba, classes):
@@ -80,7 +80,7 @@ def roc_figure(y_true: Sequence[str], proba, classes: Sequence[str], title: str,
     ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
-    return _finish(fig, footer)
+    return finish(fig, footer)
 
 
 def save_confusion_png(cm, classes: Sequence[str], path, title: str, footer: str = FOOTER) -> Path:
@@ -119,7 +119,7 @@ def save_png(fig, path) -> Path:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _figure(figsize):
+def figure(figsize):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -128,7 +128,7 @@ def _figure(figsize):
     return fig
 
 
-def _finish(fig, footer: str):
+def finish(fig, footer: str):
     if footer:
         fig.text(0.5, 0.01, footer, ha="center", va="bottom", fontsize=7, color="dimgray")
     fig.tight_layout(rect=(0, 0.04 if footer else 0, 1, 1))

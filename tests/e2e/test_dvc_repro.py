@@ -88,8 +88,14 @@ def test_changing_a_cnn_param_reruns_train_cnn_only(repo_copy):
     run([DVC, "repro"], root, env)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["train_cnn"]["image_size"] = 20
+    params["train_cnn"]["tuner"].update(max_trials=1, epochs=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    trials = root / "models" / "cnn_tuner"
+    assert json.loads((trials / "search.json").read_text())["max_trials"] == 0  # the search was off
+    (trials / "kept.txt").write_text("DVC must not empty this folder before a rerun (persist: true)")
     output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
     assert ran == {"train_cnn"}
-    assert json.loads((root / "metrics" / "train_cnn.json").read_text())["image_size"] == 20
+    metrics = json.loads((root / "metrics" / "train_cnn.json").read_text())
+    assert metrics["image_size"] == 20 and metrics["tuner"]["trials_run"] == 1
+    assert (trials / "kept.txt").exists() and len(list(trials.glob("*/trial_*/trial.json"))) == 1

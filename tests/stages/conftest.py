@@ -14,7 +14,7 @@ SMALL = {
     "augment": {"balance_target": 60, "preview_per_class": 2},
     "train_baselines": {"features": ["hsv_hist", "lbp"], "models": ["logreg", "forest"], "grid_size": 2},
     "train_cnn": {"image_size": 24, "filters": [8, 16], "epochs": 2, "batch_size": 16, "warmup_epochs": 1,
-                  "bootstrap": 100, "patience": 5},
+                  "bootstrap": 100, "patience": 5, "tuner": {"max_trials": 0}},
 }
 
 

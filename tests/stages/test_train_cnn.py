@@ -25,7 +25,8 @@ def run(small_pipeline, tmp_path, name: str, baseline_csv=None, **overrides):
     argv = ["--params", str(params), "--raw", str(small_pipeline["raw"]), "--split", str(small_pipeline["split"]),
             "--raw-metrics", str(small_pipeline["metrics"] / "download.json"),
             "--baselines", str(baseline_csv or tmp_path / "absent.csv"), "--baseline-metrics", str(tmp_path / "absent.json"),
-            "--out", str(out / "models"), "--metrics", str(out / "metrics.json"), "--plots", str(out / "plots")]
+            "--out", str(out / "models"), "--trials", str(out / "trials"), "--metrics", str(out / "metrics.json"),
+            "--plots", str(out / "plots")]
     train_cnn.main(argv)
     return out
 
@@ -67,6 +68,19 @@ def test_outputs_schema_and_bit_for_bit_rerun(small_pipeline, tmp_path):
     assert calibrated["test"]["ece_after"] == pytest.approx(calibration.expected_calibration_error(y_test, saved), abs=1e-5)
     card = json.loads((first / "models" / "model_card.json").read_text())
     assert card["temperature"] == calibrated["temperature"] and "not a medical device" in card["disclaimer"].lower()
+    assert card["test_metrics"]["balanced_accuracy_ci95"] == metrics["test"]["balanced_accuracy_ci95"]
+    assert card["calibration"]["ece_after"] == calibrated["test"]["ece_after"] and card["intended_use"]
+    assert card["classes"] == list(CLASSES) and card["image_size"] == TINY["image_size"] and card["tta"]["mode"] == "flips"
+    assert "'synthetic'" in card["trained_on"] and f"test {len(test)}" in card["trained_on"]
+    # the same model under each test-time augmentation; the saved probabilities use train_cnn.tta (flips)
+    effect = metrics["tta_effect"]
+    assert [effect[mode]["views"] for mode in ("none", "flips", "dihedral")] == [1, 3, 8]
+    assert effect["flips"]["balanced_accuracy"] == pytest.approx(report["balanced_accuracy"])  # T keeps the argmax
+    for mode in ("flips", "dihedral"):
+        low, high = effect[mode]["difference_vs_none_ci95"]
+        assert effect[mode]["difference_vs_none"] == pytest.approx(
+            effect[mode]["balanced_accuracy"] - effect["none"]["balanced_accuracy"]) and low <= high
+    assert metrics["tuner"]["max_trials"] == 0  # conftest turns the search off
     reliability = json.loads((first / "plots" / "reliability.json").read_text())
     curves = {"before scaling"} | ({f"after (T = {calibrated['temperature']:.2f})"} if calibrated["temperature"] != 1 else set())
     assert {row["model"] for row in reliability} == curves
@@ -94,7 +108,8 @@ def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pip
     baseline_csv = tmp_path / "baseline.csv"
     baselines.predictions_frame(test, nevus_everywhere).to_csv(baseline_csv, index=False)
     out = run(small_pipeline, tmp_path, "fused", baseline_csv, metadata=["age", "sex", "localization"],
-              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0, weight_average=0.9, calibration="none")
+              sampling="balanced", loss="focal", epochs=1, warmup_epochs=0, weight_average=0.9, calibration="none",
+              tuner={"max_trials": 2, "epochs": 1})
     metrics = json.loads((out / "metrics.json").read_text())
     calibrated = metrics["calibration"]  # calibration: none keeps the probabilities as the model gives them
     assert calibrated["temperature"] == 1.0 and calibrated["test"]["ece_after"] == calibrated["test"]["ece_before"]
@@ -116,6 +131,35 @@ def test_metadata_fusion_balanced_focal_baseline_comparison_and_mlflow(small_pip
     curve = pd.read_csv(out / "plots" / "training.csv")
     assert history[0].value == pytest.approx(curve["val_balanced_accuracy"][0], abs=1e-6)
     assert [a.path for a in client.list_artifacts(stage_run.info.run_id)] == ["model.keras"]
+    # each tuner trial is a run nested under the stage's, with its values and per-epoch metrics
+    trials = client.search_runs([stage_run.info.experiment_id],
+                                f"tags.mlflow.parentRunId = '{stage_run.info.run_id}'", order_by=["attributes.run_name"])
+    assert [t.info.run_name for t in trials] == ["train_cnn trial 0", "train_cnn trial 1"]
+    scores = {t["trial"]: t["value"] for t in metrics["tuner"]["trials"]}
+    for trial in trials:
+        assert {"learning_rate", "width", "dropout", "augment_strength", "epochs"} <= set(trial.data.params)
+        assert trial.data.metrics["best_val_balanced_accuracy"] == pytest.approx(scores[trial.info.run_name[-1]])
+
+
+def test_tuner_search_records_trials_and_the_final_fit_uses_the_best(small_pipeline, tmp_path):
+    search = {"max_trials": 2, "epochs": 1, "space": {"learning_rate": [0.001, 0.01], "width": [0.5, 1.0],
+                                                     "dropout": [0.1, 0.4], "augment_strength": [1.0, 1.0]}}
+    out = run(small_pipeline, tmp_path, "tuned", tuner=search)
+    metrics = json.loads((out / "metrics.json").read_text())
+    tuned = metrics["tuner"]
+    assert tuned["trials_run"] == 2 and len(tuned["trials"]) == 2 and tuned["objective"] == "val_balanced_accuracy"
+    assert tuned["best_value"] == max(t["value"] for t in tuned["trials"])
+    assert len(list((out / "trials").glob("*/trial_*/trial.json"))) == 2
+    best = tuned["best_hyperparameters"]
+    card = json.loads((out / "models" / "model_card.json").read_text())
+    assert card["hyperparameters"] == best
+    # the final fit is exactly the run the best values give with the search off
+    filters = [max(4, round(f * best["width"] / 4) * 4) for f in TINY["filters"]]
+    direct = run(small_pipeline, tmp_path, "direct", learning_rate=best["learning_rate"], dropout=best["dropout"],
+                 filters=filters)
+    again = json.loads((direct / "metrics.json").read_text())
+    assert again["test"] == metrics["test"] and again["parameters"] == metrics["parameters"]
+    assert again["tuner"]["max_trials"] == 0
 
 
 def test_baseline_predictions_of_other_images_are_an_error(small_pipeline, tmp_path):

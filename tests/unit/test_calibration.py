@@ -81,3 +81,18 @@ def test_a_perfectly_separated_val_keeps_t_at_one_and_says_so():
     kept, none_entry, _ = cnn_report.calibrate("none", val, val_proba, test, test_proba)
     assert none_entry["temperature"] == 1.0 and none_entry["val_nll_after"] == none_entry["val_nll_before"]
     assert "fitted_temperature" not in none_entry
+
+
+def test_ece_floor_is_what_a_calibrated_model_shows_on_that_many_images():
+    from skinlab.evaluation import calibration
+
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.5, 1.0, 200)
+    proba = np.stack([confidence, 1 - confidence], axis=1)
+    floor = calibration.ece_floor(proba, n_sims=300, seed=0)
+    # labels drawn so the model IS calibrated: their ECEs scatter around the floor's mean
+    drawn = [calibration.expected_calibration_error((rng.random(200) >= confidence).astype(int), proba)
+             for _ in range(300)]
+    assert floor["mean"] == pytest.approx(np.mean(drawn), rel=0.1)
+    assert np.mean(np.array(drawn) <= floor["p95"]) == pytest.approx(0.95, abs=0.03)
+    assert calibration.ece_floor(np.tile(proba, (25, 1)))["mean"] < floor["mean"] / 3  # more images, lower floor

@@ -56,3 +56,68 @@ def test_recipes_table_compares_runs_named_with_plus(tmp_path):
     assert len(lines) == 4
     assert lines[2] == "| plain | 64 | none | off | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.900 | 0.500 | n/a |"
     assert lines[3] == "| fused | 64 | age, sex | 0.998 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
+
+
+def _cnn_metrics(tmp_path, **entries):
+    import json
+
+    (tmp_path / "metrics").mkdir(exist_ok=True)
+    (tmp_path / "metrics" / "train_cnn.json").write_text(json.dumps(entries))
+
+
+def test_tta_table_marks_the_mode_used_and_shows_paired_differences(tmp_path):
+    from skinlab import report
+
+    def entry(views, bacc, diff=None):
+        out = {"views": views, "balanced_accuracy": bacc, "balanced_accuracy_ci95": [bacc - 0.1, bacc + 0.1],
+               "macro_auc_ovr": 0.9, "nll": 0.5}
+        if diff is not None:
+            out.update(difference_vs_none=diff, difference_vs_none_ci95=[diff - 0.02, diff + 0.03])
+        return out
+
+    _cnn_metrics(tmp_path, tta="flips", tta_effect={"none": entry(1, 0.6), "flips": entry(3, 0.62, 0.02),
+                                                    "dihedral": entry(8, 0.61, 0.01)})
+    lines = report.render("tta", tmp_path).splitlines()
+    assert lines[2] == "| none | 1 | 0.600 | 0.50-0.70 | - | 0.900 | 0.500 |"
+    assert lines[3] == "| **flips** | 3 | 0.620 | 0.52-0.72 | +0.020 (+0.000 to +0.050) | 0.900 | 0.500 |"
+    assert lines[4].startswith("| dihedral | 8 | 0.610 |")
+
+
+def test_tuner_table_lists_trials_and_bolds_the_best(tmp_path):
+    from skinlab import report
+
+    trials = [{"trial": "0", "value": 0.5, "hyperparameters": {"learning_rate": 0.00123456, "width": 1.0}},
+              {"trial": "1", "value": 0.7, "hyperparameters": {"learning_rate": 0.002, "width": 0.5}}]
+    _cnn_metrics(tmp_path, tuner={"objective": "val_balanced_accuracy", "best_trial": "1", "trials": trials,
+                                  "max_trials": 2})
+    lines = report.render("tuner", tmp_path).splitlines()
+    assert lines[0] == "| trial | learning_rate | width | val balanced_accuracy |"
+    assert lines[2] == "| 0 | 0.001235 | 1 | 0.500 |"
+    assert lines[3] == "| **1** | **0.002** | **0.5** | **0.700** |"
+    _cnn_metrics(tmp_path, tuner={"max_trials": 0, "algorithm": "random"})
+    assert report.render("tuner", tmp_path) == "No search: `train_cnn.tuner.max_trials` is 0."
+
+
+def test_calibration_and_versus_sentences(tmp_path):
+    from skinlab import report
+
+    test = {"n_images": 90, "n_bins": 15, "ece_before": 0.1, "ece_after": 0.04, "brier_before": 0.3,
+            "brier_after": 0.25, "nll_before": 0.8, "nll_after": 0.7}
+    versus = {"baseline": "hog+svm", "difference": 0.1, "difference_ci95": [0.01, 0.2], "ci_excludes_zero": True,
+              "n_boot": 1000}
+    _cnn_metrics(tmp_path, calibration={"method": "temperature", "temperature": 0.8, "at_search_bound": False,
+                                        "val_nll_before": 0.5, "val_nll_after": 0.45, "test": test},
+                 vs_best_baseline=versus)
+    assert report.render("calibration", tmp_path) == (
+        "T = 0.800 fitted on val (val NLL 0.500 -> 0.450); on the 90 test images the expected calibration error "
+        "(15 bins) goes 0.100 -> 0.040, the Brier score 0.300 -> 0.250, the NLL 0.800 -> 0.700.")
+    test["ece_if_calibrated"] = {"mean": 0.05, "p95": 0.08, "n_sims": 500}
+    _cnn_metrics(tmp_path, calibration={"method": "temperature", "temperature": 0.8, "at_search_bound": False,
+                                        "val_nll_before": 0.5, "val_nll_after": 0.45, "test": test},
+                 vs_best_baseline=versus)
+    assert report.render("calibration", tmp_path).endswith(
+        "would show an ECE of 0.050 on average on this many images (95th percentile 0.080): sampling alone puts "
+        "the floor there.")
+    sentence = report.render("versus", tmp_path)
+    assert "minus hog+svm: **+0.100, paired lesion-bootstrap 95% interval +0.010 to +0.200**" in sentence
+    assert sentence.endswith("the interval excludes zero.")
