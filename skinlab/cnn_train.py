@@ -17,6 +17,7 @@ import numpy as np
 
 from skinlab.data import tfdata
 from skinlab.data.schema import CLASSES
+from skinlab.evaluation import calibration
 from skinlab.evaluation.classification import classification_report
 from skinlab.models import cnn
 from skinlab.params import TrainCnn
@@ -79,10 +80,6 @@ def embeddings(model, dataset) -> np.ndarray:
 
     embed = keras.Model(model.inputs, model.get_layer("embedding").output)
     return np.concatenate([embed(batch[0], training=False).numpy() for batch in dataset]).astype(np.float32)
-
-
-def cross_entropy(y_idx: np.ndarray, proba: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y_idx)), y_idx], 1e-7, 1.0))))
 
 
 def _callback_base():
@@ -157,7 +154,7 @@ class ValidationMonitor(_callback_base()):
         row = {"epoch": epoch + 1, "phase": self.phase,
                "learning_rate": float(np.asarray(self.model.optimizer.learning_rate)),
                "loss": float(logs.get("loss", np.nan)) if logs else float("nan"),
-               "val_loss": cross_entropy(self.y_val, proba),
+               "val_loss": calibration.nll(self.y_val, proba),
                "val_balanced_accuracy": report["balanced_accuracy"],
                "val_macro_auc": report["macro_auc_ovr"] or 0.0}
         self.curve.append(row)

@@ -58,7 +58,7 @@ def _application(name: str) -> Callable:
             backbone = builder(include_top=False, weights=None if weights == "none" else weights,
                                input_shape=tuple(image.shape[1:]), pooling=None, **kwargs)
         except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
-            if weights != "imagenet" or not _is_download_error(error):
+            if weights != "imagenet" or not is_download_error(error):
                 raise
             raise WeightsUnavailable(offline_message(name, error)) from error
         backbone.name = BACKBONE
@@ -124,7 +124,7 @@ def _url_in(text: str) -> str | None:
     return match.group(0).rstrip(":") if match else None
 
 
-def _is_download_error(error: Exception) -> bool:
+def is_download_error(error: Exception) -> bool:
     import urllib.error
 
     return isinstance(error, (urllib.error.URLError, OSError)) or "URL fetch failure" in str(error)

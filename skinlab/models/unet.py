@@ -113,7 +113,7 @@ def _mobilenet_encoder(image, depth: int, weights: str, weights_key: str):
         backbone = applications.MobileNetV3Small(include_top=False, weights=None if weights == "none" else weights,
                                                  input_shape=(size, size, 3), include_preprocessing=True)
     except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
-        if weights != "imagenet" or not cnn._is_download_error(error):
+        if weights != "imagenet" or not cnn.is_download_error(error):
             raise
         message = cnn.offline_message("mobilenet_v3_small", error).replace("train_cnn.weights", weights_key)
         raise WeightsUnavailable(message) from error

@@ -42,7 +42,7 @@ def test_recipes_table_compares_runs_named_with_plus(tmp_path):
         run = tmp_path / "results" / name
         (run / "metrics").mkdir(parents=True)
         (run / "params.yaml").write_text(yaml.safe_dump({"train_cnn": {"weight_average": weight_average}}))
-        test = {"balanced_accuracy": bacc, "balanced_accuracy_ci95": [bacc - 0.05, bacc + 0.05],
+        test = {"balanced_accuracy": bacc, "balanced_accuracy_ci95": [bacc - 0.05, bacc + 0.05], "accuracy": 0.7,
                 "macro_auc_ovr": 0.9, "melanoma_sensitivity": 0.5}
         (run / "metrics" / "train_cnn.json").write_text(json.dumps(
             {"image_size": 64, "metadata": metadata, "best_epoch": 3, "epochs_run": 4,
@@ -54,8 +54,8 @@ def test_recipes_table_compares_runs_named_with_plus(tmp_path):
     assert report.run_dirs(tmp_path / "results" / "plain") == [tmp_path / "results" / "plain"]
     lines = report.render("recipes", tmp_path / "results" / "plain+fused").splitlines()
     assert len(lines) == 4
-    assert lines[2] == "| plain | 64 | none | off | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.900 | 0.500 | n/a |"
-    assert lines[3] == "| fused | 64 | age, sex | 0.998 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
+    assert lines[2] == "| plain | 64 | none | off | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.700 | 0.900 | 0.500 | n/a |"
+    assert lines[3] == "| fused | 64 | age, sex | 0.998 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.700 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
 
 
 def _cnn_metrics(tmp_path, **entries):
