@@ -74,3 +74,22 @@ def _merge(target: dict, values: dict) -> None:
             _merge(target[key], value)
         else:
             target[key] = value
+
+
+def keras_offline(monkeypatch, tmp_path: Path) -> list[str]:
+    """Make Keras' weight download fail as it does offline, with no cached weights; the list
+    returned collects the URLs Keras tried."""
+    import urllib.error
+
+    from keras.src.backend import config
+    from keras.src.utils import file_utils
+
+    calls: list[str] = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))  # no cached weights
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    return calls

@@ -1,9 +1,9 @@
 """Builders of train_cnn: output shape and parameter count, and the offline-weights error."""
-import urllib.error
 
 import pytest
 
 from skinlab.models import cnn
+from tests.helpers import keras_offline
 
 # Parameters counted by hand for compact(filters=(8, 16)), 7 classes: convolutions have no bias,
 # each BatchNormalization holds 4 per channel, then Dense(128) `embedding` and Dense(7).
@@ -57,17 +57,7 @@ def test_bad_arch_and_weights():
 
 def test_imagenet_offline_fails_at_once_saying_where_to_put_the_file(monkeypatch, tmp_path):
     """No network: Keras' download raises as it does offline; the message names the file and folder."""
-    from keras.src.backend import config
-    from keras.src.utils import file_utils
-
-    calls = []
-
-    def offline(url, *args, **kwargs):
-        calls.append(url)
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))  # no cached weights
-    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    calls = keras_offline(monkeypatch, tmp_path)
     with pytest.raises(cnn.WeightsUnavailable) as error:
         cnn.build("mobilenet_v3_small", 32, 7, weights="imagenet")
     message = str(error.value)

@@ -1,10 +1,10 @@
 """U-Net builder: output shape, parameters counted by hand, depth checks, the offline-weights error."""
-import urllib.error
 
 import numpy as np
 import pytest
 
 from skinlab.models import cnn, unet
+from tests.helpers import keras_offline
 
 
 def double_conv(c_in: int, c: int) -> int:
@@ -76,17 +76,7 @@ def test_bad_arguments_fail_naming_them(kwargs, message):
 
 def test_imagenet_offline_fails_at_once_saying_where_to_put_the_file(monkeypatch, tmp_path):
     """No network: Keras' download raises as it does offline (as in test_cnn_models.py)."""
-    from keras.src.backend import config
-    from keras.src.utils import file_utils
-
-    calls = []
-
-    def offline(url, *args, **kwargs):
-        calls.append(url)
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))  # no cached weights
-    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    calls = keras_offline(monkeypatch, tmp_path)
     with pytest.raises(cnn.WeightsUnavailable) as error:
         unet.build_unet(64, encoder="mobilenet_v3_small", weights="imagenet", weights_key="segment_unet.weights")
     message = str(error.value)
