@@ -277,6 +277,37 @@ class TrainCnn(Section):
         return self
 
 
+# The segment stage's methods (skinlab/segment_methods.py maps each name to its builder); a
+# trained method (unet) joins here and there.
+SEGMENT_METHODS = ("otsu", "kmeans", "grabcut")
+# Overlap metrics that can pick a method; sensitivity or specificity alone would reward a mask
+# that covers everything or nothing.
+SEGMENT_SELECT_ON = ("dice", "jaccard", "thresholded_jaccard")
+
+
+class Segment(Section):
+    methods: tuple[Literal[SEGMENT_METHODS], ...] = SEGMENT_METHODS
+    select_on: Literal[SEGMENT_SELECT_ON] = "dice"  # val metric that picks the method whose masks are written
+    work_size: StrictInt = Field(128, ge=32, le=2048)  # longer side (px) the methods work at
+    otsu_channel: Literal["red", "green", "blue", "grey", "auto"] = "blue"
+    otsu_shift: float = Field(0.4, ge=0, le=1)  # share of the way from Otsu's threshold to the skin's mean
+    kmeans_k: StrictInt = Field(3, ge=2, le=10)
+    kmeans_lesion_clusters: StrictInt = Field(2, ge=1, le=9)  # darkest clusters taken as lesion
+    bootstrap: StrictInt = Field(1000, ge=100, le=100000)
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if not self.methods:
+            raise ValueError("methods must name at least one method")
+        repeated = sorted({name for name in self.methods if self.methods.count(name) > 1})
+        if repeated:
+            raise ValueError(f"methods lists {', '.join(repeated)} more than once")
+        if self.kmeans_lesion_clusters >= self.kmeans_k:
+            raise ValueError(f"kmeans_lesion_clusters must be below kmeans_k "
+                             f"(got {self.kmeans_lesion_clusters} of {self.kmeans_k})")
+        return self
+
+
 class Params(Section):
     base: Base = Base()
     download: Download = Download()
@@ -284,6 +315,7 @@ class Params(Section):
     augment: Augment = Augment()
     train_baselines: TrainBaselines = TrainBaselines()
     train_cnn: TrainCnn = TrainCnn()
+    segment: Segment = Segment()
 
 
 def _format(error: ValidationError, source: str) -> str:

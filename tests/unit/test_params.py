@@ -108,3 +108,28 @@ def test_train_cnn_section_rejects_bad_values_naming_the_key():
     with pytest.raises(params.ParamsError, match="halve image_size 16 below 1 px"):
         params.parse({"train_cnn": {"image_size": 16, "filters": [8, 8, 8, 8, 8]}})
     assert params.parse({"train_cnn": {"arch": "efficientnet_b0", "weights": "imagenet"}}).train_cnn.weights == "imagenet"
+
+
+def test_segment_section_rejects_bad_values_naming_the_key():
+    cfg = params.parse({}).segment
+    assert cfg.methods == ("otsu", "kmeans", "grabcut") and cfg.select_on == "dice" and cfg.work_size == 128
+    with pytest.raises(params.ParamsError, match=r"segment.methods.1 Input should be 'otsu', 'kmeans' or 'grabcut' \(got 'unet'\)"):
+        params.parse({"segment": {"methods": ["otsu", "unet"]}})
+    with pytest.raises(params.ParamsError, match=r"params.yaml: segment: methods lists otsu more than once"):
+        params.parse({"segment": {"methods": ["otsu", "kmeans", "otsu"]}})
+    with pytest.raises(params.ParamsError, match=r"segment: methods must name at least one method"):
+        params.parse({"segment": {"methods": []}})
+    with pytest.raises(params.ParamsError, match=r"segment.select_on .*\(got 'sensitivity'\)"):
+        params.parse({"segment": {"select_on": "sensitivity"}})
+    with pytest.raises(params.ParamsError, match=r"segment.work_size Input should be greater than or equal to 32 \(got 8\)"):
+        params.parse({"segment": {"work_size": 8}})
+    with pytest.raises(params.ParamsError, match=r"segment.otsu_shift Input should be less than or equal to 1 \(got 1.5\)"):
+        params.parse({"segment": {"otsu_shift": 1.5}})
+    with pytest.raises(params.ParamsError, match=r"segment.otsu_channel"):
+        params.parse({"segment": {"otsu_channel": "hue"}})
+    with pytest.raises(params.ParamsError, match=r"segment.bootstrap Input should be greater than or equal to 100 \(got 10\)"):
+        params.parse({"segment": {"bootstrap": 10}})
+    with pytest.raises(params.ParamsError, match=r"segment: kmeans_lesion_clusters must be below kmeans_k \(got 3 of 3\)"):
+        params.parse({"segment": {"kmeans_k": 3, "kmeans_lesion_clusters": 3}})
+    with pytest.raises(params.ParamsError, match=r"unknown key 'segment.method'"):
+        params.parse({"segment": {"method": "otsu"}})

@@ -1,0 +1,150 @@
+"""segment's main() on the small synthetic pipeline: outputs and their schema, the choice on val,
+byte-identical metrics on a rerun, and bad masks named."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skinlab import io
+from skinlab.evaluation.segmentation import METRICS
+from stages import segment
+from tests.helpers import write_params
+from tests.stages.conftest import SMALL
+
+
+def run(paths, out, params=None, raw=None, split=None):
+    segment.main(["--params", str(params or paths["params"]), "--raw", str(raw or paths["raw"]),
+                  "--split", str(split or paths["split"]), "--out", str(out / "segment"),
+                  "--metrics", str(out / "metrics.json"), "--plots", str(out / "plots")])
+    return out
+
+
+def split_index(paths, split):
+    return pd.read_csv(paths["split"] / f"{split}.csv", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def first(small_pipeline, tmp_path_factory):
+    return run(small_pipeline, tmp_path_factory.mktemp("segment_first"))
+
+
+def test_masks_for_every_image_at_its_size_and_the_index(small_pipeline, first):
+    index = pd.read_csv(first / "segment" / "index.csv", dtype=str, keep_default_na=False)
+    assert list(index.columns) == ["image_id", "split", "mask", "method"]
+    metrics = json.loads((first / "metrics.json").read_text())
+    expected = pd.concat([split_index(small_pipeline, s).assign(split=s) for s in ("train", "val", "test")])
+    assert list(index["image_id"]) == list(expected["image_id"]) and list(index["split"]) == list(expected["split"])
+    assert (index["method"] == metrics["chosen"]["method"]).all()
+    assert sorted(p.name for p in (first / "segment" / "masks").iterdir()) == sorted(f"{i}.png" for i in index["image_id"])
+    assert not (first / "segment" / "candidates").exists()
+    for row, source in zip(index.itertuples(), expected.itertuples()):
+        mask = io.read_mask(first / "segment" / row.mask)
+        assert mask.shape == io.read_image(small_pipeline["raw"] / source.image).shape[:2], row.image_id
+    assert set(np.unique(mask)) <= {0, 255}
+    counts = metrics["images"]
+    assert counts["segmented"]["total"] == len(index)
+    assert counts["segmented"]["train"] == len(split_index(small_pipeline, "train"))
+    assert counts["without_ground_truth"]["total"] == 0  # every synthetic image has its mask
+    assert "segmented but not scored" in counts["note"]
+
+
+def test_scores_metrics_and_the_choice_on_val(small_pipeline, first):
+    metrics = json.loads((first / "metrics.json").read_text())
+    methods = ["otsu", "kmeans", "grabcut"]
+    assert list(metrics["methods"]) == sorted(methods)
+    scores = pd.read_csv(first / "plots" / "scores.csv", dtype={"image_id": str, "lesion_id": str})
+    assert list(scores.columns) == ["image_id", "lesion_id", "split", "method", *METRICS]
+    scored = {s: split_index(small_pipeline, s) for s in ("val", "test")}
+    assert len(scores) == sum(len(frame[frame["mask"] != ""]) for frame in scored.values()) * len(methods)
+    for split, frame in scored.items():
+        part = scores[(scores["split"] == split) & (scores["method"] == "otsu")]
+        assert list(part["image_id"]) == list(frame["image_id"])
+        assert list(part["lesion_id"]) == list(frame["lesion_id"])
+    for name in methods:
+        for split in ("val", "test"):
+            entry = metrics["methods"][name][split]
+            part = scores[(scores["method"] == name) & (scores["split"] == split)]
+            assert entry["n_images_scored"] == len(part) == metrics["images"]["scored"][split]
+            for metric in METRICS:
+                low, high = entry[metric]["ci95"]
+                assert entry[metric]["mean"] == pytest.approx(part[metric].mean())
+                assert 0 <= low <= entry[metric]["mean"] <= high <= 1, (name, split, metric)
+    val_dice = {name: metrics["methods"][name]["val"]["dice"]["mean"] for name in methods}
+    chosen = metrics["chosen"]
+    assert chosen["method"] == max(methods, key=lambda name: val_dice[name])
+    assert chosen["on"] == "val" and chosen["by"] == "dice" and chosen["val"] == val_dice[chosen["method"]]
+    assert chosen["test"]["dice"] == metrics["methods"][chosen["method"]]["test"]["dice"]["mean"]
+    assert chosen["test"]["dice"] > 0.5  # the synthetic lesions are found, not missed
+    bars = json.loads((first / "plots" / "methods.json").read_text())
+    assert {(r["method"], r["split"]) for r in bars} == {(m, s) for m in methods for s in ("val", "test")}
+    assert all(r["dice"] == metrics["methods"][r["method"]][r["split"]]["dice"]["mean"] for r in bars)
+    assert (first / "plots" / "overlays.png").stat().st_size > 10_000
+
+
+def test_a_second_run_writes_byte_identical_metrics(small_pipeline, first, tmp_path):
+    again = run(small_pipeline, tmp_path)
+    assert (again / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
+    assert (again / "plots" / "scores.csv").read_bytes() == (first / "plots" / "scores.csv").read_bytes()
+    assert (again / "segment" / "index.csv").read_bytes() == (first / "segment" / "index.csv").read_bytes()
+
+
+@pytest.fixture
+def copied(small_pipeline, tmp_path):
+    """A copy of data/raw and data/split to break, and params with Otsu only (fast)."""
+    raw, split = tmp_path / "raw", tmp_path / "split"
+    shutil.copytree(small_pipeline["raw"], raw)
+    shutil.copytree(small_pipeline["split"], split)
+    params = write_params(tmp_path / "params.yaml", **{**SMALL, "segment": {**SMALL["segment"], "methods": ["otsu"]}})
+    return raw, split, params
+
+
+def test_an_image_without_ground_truth_is_segmented_not_scored_and_mlflow_gets_the_run(small_pipeline, copied, tmp_path,
+                                                                                      mlflow_store):
+    raw, split, params = copied
+    val = split_index(small_pipeline, "val")
+    val.loc[0, "mask"] = ""
+    val.to_csv(split / "val.csv", index=False)
+    out = run(small_pipeline, tmp_path / "out", params, raw, split)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"]["without_ground_truth"] == {"train": 0, "val": 1, "test": 0, "total": 1}
+    assert metrics["methods"]["otsu"]["val"]["n_images_scored"] == len(val) - 1
+    assert (out / "segment" / "masks" / f"{val.loc[0, 'image_id']}.png").is_file()
+    scores = pd.read_csv(out / "plots" / "scores.csv", dtype={"image_id": str})
+    assert val.loc[0, "image_id"] not in set(scores["image_id"])
+    assert metrics["chosen"] == {**metrics["chosen"], "method": "otsu", "on": "val"}
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_store)
+    [stage_run] = client.search_runs([client.get_experiment_by_name("skinlab").experiment_id],
+                                     "attributes.run_name = 'segment'")
+    assert stage_run.data.params["segment.methods"] == "otsu" and stage_run.data.params["base.seed"] == "42"
+    assert stage_run.data.metrics["chosen.test.dice"] == pytest.approx(metrics["chosen"]["test"]["dice"])
+    assert stage_run.data.metrics["images.without_ground_truth.val"] == 1
+    assert [a.path for a in client.list_artifacts(stage_run.info.run_id)] == ["overlays.png"]
+
+
+def test_a_missing_mask_file_is_named_and_nothing_is_written(small_pipeline, copied, tmp_path, capsys):
+    raw, split, params = copied
+    victim = raw / split_index(small_pipeline, "test").loc[2, "mask"]
+    victim.unlink()
+    with pytest.raises(SystemExit) as stopped:
+        run(small_pipeline, tmp_path / "out", params, raw, split)
+    assert stopped.value.code == 2
+    assert f"{victim}: mask file not found" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_mask_of_another_size_is_named(small_pipeline, copied, tmp_path, capsys):
+    raw, split, params = copied
+    victim = raw / split_index(small_pipeline, "val").loc[1, "mask"]
+    victim.write_bytes(io.encode_image(np.zeros((10, 12), np.uint8), ".png"))
+    with pytest.raises(SystemExit) as stopped:
+        run(small_pipeline, tmp_path / "out", params, raw, split)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{victim}: mask is 12x10, its image" in err and "segment: error:" in err
+    assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "metrics.json").exists()
