@@ -279,10 +279,40 @@ class TrainCnn(Section):
 
 # The segment stage's methods (skinlab/segment_methods.py maps each name to its builder); a
 # trained method (unet) joins here and there.
-SEGMENT_METHODS = ("otsu", "kmeans", "grabcut")
+SEGMENT_METHODS = ("otsu", "kmeans", "grabcut", "unet")
+UNET_ENCODERS = ("plain", "mobilenet_v3_small")
 # Overlap metrics that can pick a method; sensitivity or specificity alone would reward a mask
 # that covers everything or nothing.
 SEGMENT_SELECT_ON = ("dice", "jaccard", "thresholded_jaccard")
+
+
+class SegmentUnet(Section):
+    """The U-Net of segment.methods: trained on the train images with a ground-truth mask,
+    stopped early on the val Dice at its own size."""
+
+    image_size: StrictInt = Field(64, ge=32, le=512)  # square input; a multiple of 2**depth
+    base_filters: StrictInt = Field(8, ge=2, le=128)
+    depth: StrictInt = Field(3, ge=1, le=6)
+    dropout: float = Field(0.0, ge=0, le=0.9)
+    encoder: Literal[UNET_ENCODERS] = "plain"
+    weights: Literal["none", "imagenet"] = "none"  # imagenet: mobilenet_v3_small only, needs the weights file
+    epochs: StrictInt = Field(10, ge=1, le=1000)
+    patience: StrictInt = Field(3, ge=1, le=1000)  # epochs without a better val Dice before stopping
+    batch_size: StrictInt = Field(16, ge=1, le=1024)
+    learning_rate: float = Field(0.003, gt=0, le=1)  # peak of a cosine decay
+    threshold: float = Field(0.5, gt=0, lt=1)  # probability at or above which a pixel is lesion
+    augment: CnnAugment = CnnAugment()
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.image_size % 2**self.depth or self.image_size // 2**self.depth < 2:
+            raise ValueError(f"image_size must be a multiple of 2**depth with at least 2 pixels left at the bottom "
+                             f"(got image_size {self.image_size}, depth {self.depth})")
+        if self.weights == "imagenet" and self.encoder != "mobilenet_v3_small":
+            raise ValueError("weights: imagenet needs encoder: mobilenet_v3_small (the plain encoder has no pretrained weights)")
+        if self.encoder == "mobilenet_v3_small" and self.depth > 5:
+            raise ValueError(f"the mobilenet_v3_small encoder allows depth <= 5 (got {self.depth})")
+        return self
 
 
 class Segment(Section):
@@ -294,6 +324,7 @@ class Segment(Section):
     kmeans_k: StrictInt = Field(3, ge=2, le=10)
     kmeans_lesion_clusters: StrictInt = Field(2, ge=1, le=9)  # darkest clusters taken as lesion
     bootstrap: StrictInt = Field(1000, ge=100, le=100000)
+    unet: SegmentUnet = SegmentUnet()
 
     @model_validator(mode="after")
     def _checks(self):

@@ -1,8 +1,9 @@
 """The segment stage's methods: a name in `segment.methods` maps to one builder.
 
 A builder takes the validated `segment` params and the seed and returns `fn(rgb) -> bool mask`
-at the image's size. Adding a method (a trained U-Net) means a name in
-`params.SEGMENT_METHODS` and one builder here; the stage and its report do not change.
+at the image's size. Adding a classical method means a name in `params.SEGMENT_METHODS` and one
+builder here; the stage and its report do not change. `unet` is the one trained method:
+`build_all` fits it (on train, stopped on val) before anything is scored.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from functools import partial
 
 import numpy as np
 
-from skinlab import segmentation
+from skinlab import segmentation, unet_train
+from skinlab.data.raw import InputError
 from skinlab.params import SEGMENT_METHODS, Segment
 
 Method = Callable[[np.ndarray], np.ndarray]
@@ -33,10 +35,34 @@ def _grabcut(cfg: Segment, seed: int) -> Method:
 
 
 BUILDERS: dict[str, Callable[[Segment, int], Method]] = {"otsu": _otsu, "kmeans": _kmeans, "grabcut": _grabcut}
+TRAINED = ("unet",)
 
 
 def build(name: str, cfg: Segment, seed: int) -> Method:
     """The named method with its params bound; ValueError naming it if unknown."""
     if name not in BUILDERS:
-        raise ValueError(f"unknown segmentation method {name!r}; valid names: {', '.join(SEGMENT_METHODS)}")
+        trained = " (a trained method: use build_all)" if name in TRAINED else ""
+        raise ValueError(f"unknown segmentation method {name!r}{trained}; valid names: {', '.join(SEGMENT_METHODS)}")
     return BUILDERS[name](cfg, seed)
+
+
+def pairs(found, split: str) -> tuple[list, list]:
+    """(image paths, mask paths) of the split's images that have a ground-truth mask."""
+    chosen = [item for item in found if item.split == split and item.mask is not None]
+    return [str(item.image) for item in chosen], [str(item.mask) for item in chosen]
+
+
+def build_all(cfg: Segment, seed: int, found, run=None) -> tuple[dict[str, Method], "unet_train.UnetResult | None"]:
+    """Every method of `cfg.methods`, in order, and the U-Net's training result when it is one of
+    them (None otherwise). The U-Net needs train and val images with ground-truth masks."""
+    unet = None
+    if "unet" in cfg.methods:
+        train, val = pairs(found, "train"), pairs(found, "val")
+        if not train[0] or not val[0]:
+            raise InputError(f"segment.methods lists unet, which needs train and val images with a ground-truth "
+                             f"mask; found {len(train[0])} train and {len(val[0])} val: add masks (see the data "
+                             f"README) or remove unet from segment.methods in params.yaml")
+        unet = unet_train.fit(cfg.unet, train, val, seed, run)
+    methods = {name: unet_train.Segmenter(unet.model, cfg.unet.threshold) if name == "unet" else build(name, cfg, seed)
+               for name in cfg.methods}
+    return methods, unet

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinlab import io
+from skinlab import DISCLAIMER, io
 from skinlab.data.raw import InputError
 from skinlab.data.schema import SPLITS
 from skinlab.evaluation import plots
@@ -149,13 +149,61 @@ def counts(found: list[Item]) -> dict:
             "scored": scored, "note": NOT_SCORED}
 
 
-def metrics(summaries: dict, chosen: str, on: str | None, select_on: str, found: list[Item]) -> dict:
-    """metrics/segment.json: every method on val and test, the choice, and what was segmented."""
+def metrics(summaries: dict, chosen: str, on: str | None, select_on: str, found: list[Item], unet,
+            trained_on: str) -> dict:
+    """metrics/segment.json: every method on val and test, the choice, what was segmented, and the
+    U-Net's training (no seconds: they vary from run to run; see `timing`, sent to MLflow)."""
     picked = {"method": chosen, "on": on, "by": select_on, "val": summaries[chosen]["val"][select_on]["mean"],
               "test": {name: summaries[chosen]["test"][name]["mean"] for name in seg_metrics.METRICS}}
     if on is None:
         picked["reason"] = "no val image has a ground-truth mask: the first method listed"
-    return {"methods": summaries, "chosen": picked, "images": counts(found)}
+    trained = None
+    if unet is not None:
+        trained = {"epochs": len(unet.curve), "best_epoch": unet.best_epoch, "best_val_dice": unet.best_val_dice,
+                   "train_images": unet.n_train, "val_images": unet.n_val}
+    return {"methods": summaries, "chosen": picked, "images": counts(found), "unet_training": trained,
+            "trained_on": trained_on}
+
+
+def data_description(raw_metrics: Path, frames: dict[str, pd.DataFrame]) -> str:
+    """A line naming the data source (from download's metrics) and the split sizes."""
+    source = io.read_json(raw_metrics).get("source", "unknown") if Path(raw_metrics).exists() else "unknown"
+    counts = ", ".join(f"{split} {len(frame)}" for split, frame in frames.items())
+    return f"data source '{source}' (images: {counts})"
+
+
+def timing(rows: list[dict], seconds: dict[str, float], unet=None) -> dict:
+    """Flat MLflow metrics: seconds per scored image of each method (`seconds` sums them) and the
+    U-Net's training seconds."""
+    result = {}
+    for name, spent in seconds.items():
+        n = sum(row["method"] == name for row in rows)
+        if n:
+            result[f"seconds_per_image_{name}"] = spent / n
+    if unet is not None:
+        result["unet_train_seconds"] = unet.seconds
+    return result
+
+
+def curve_frame(curve: list[dict]) -> pd.DataFrame:
+    from skinlab.unet_train import CURVE_COLUMNS
+
+    return pd.DataFrame(curve, columns=list(CURVE_COLUMNS))
+
+
+def card(cfg, metrics: dict, unet=None) -> dict:
+    """models/segment/card.json: the chosen method, how to run it, and how it scored."""
+    chosen = metrics["chosen"]["method"]
+    result = {"chosen": chosen, "selected_on": metrics["chosen"]["on"], "selected_by": metrics["chosen"]["by"],
+              "test": metrics["chosen"]["test"], "params": cfg.model_dump(mode="json"),
+              "unet": None, "trained_on": metrics["trained_on"],
+              "output": "bool mask at the image's own size (lesion = True)", "disclaimer": DISCLAIMER}
+    if unet is not None:
+        result["unet"] = {"file": "unet.keras", "image_size": cfg.unet.image_size, "threshold": cfg.unet.threshold,
+                          "input": "RGB 0..255 float32, the whole image area-resized to image_size x image_size",
+                          "output": "lesion probability per pixel; upsample to the image's size, then threshold",
+                          "best_epoch": unet.best_epoch, "val_dice_at_network_size": unet.best_val_dice}
+    return result
 
 
 def scores_frame(rows: list[dict]) -> pd.DataFrame:

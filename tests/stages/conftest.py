@@ -15,7 +15,8 @@ SMALL = {
     "train_baselines": {"features": ["hsv_hist", "lbp"], "models": ["logreg", "forest"], "grid_size": 2},
     "train_cnn": {"image_size": 24, "filters": [8, 16], "epochs": 2, "batch_size": 16, "warmup_epochs": 1,
                   "bootstrap": 100, "patience": 5, "tuner": {"max_trials": 0}},
-    "segment": {"work_size": 64, "bootstrap": 100},
+    "segment": {"work_size": 64, "bootstrap": 100,
+                "unet": {"image_size": 32, "base_filters": 4, "depth": 2, "epochs": 2, "patience": 2, "batch_size": 16}},
 }
 
 

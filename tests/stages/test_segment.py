@@ -12,13 +12,14 @@ import pytest
 from skinlab import io
 from skinlab.evaluation.segmentation import METRICS
 from stages import segment
-from tests.helpers import write_params
+from tests.helpers import keras_offline, write_params
 from tests.stages.conftest import SMALL
 
 
 def run(paths, out, params=None, raw=None, split=None):
     segment.main(["--params", str(params or paths["params"]), "--raw", str(raw or paths["raw"]),
-                  "--split", str(split or paths["split"]), "--out", str(out / "segment"),
+                  "--split", str(split or paths["split"]), "--out", str(out / "segment"), "--model", str(out / "model"),
+                  "--raw-metrics", str(paths["metrics"] / "download.json"),
                   "--metrics", str(out / "metrics.json"), "--plots", str(out / "plots")])
     return out
 
@@ -54,7 +55,7 @@ def test_masks_for_every_image_at_its_size_and_the_index(small_pipeline, first):
 
 def test_scores_metrics_and_the_choice_on_val(small_pipeline, first):
     metrics = json.loads((first / "metrics.json").read_text())
-    methods = ["otsu", "kmeans", "grabcut"]
+    methods = ["otsu", "kmeans", "grabcut", "unet"]
     assert list(metrics["methods"]) == sorted(methods)
     scores = pd.read_csv(first / "plots" / "scores.csv", dtype={"image_id": str, "lesion_id": str})
     assert list(scores.columns) == ["image_id", "lesion_id", "split", "method", *METRICS]
@@ -85,11 +86,54 @@ def test_scores_metrics_and_the_choice_on_val(small_pipeline, first):
     assert (first / "plots" / "overlays.png").stat().st_size > 10_000
 
 
+def test_the_unet_is_trained_on_train_stopped_on_val_saved_and_described(small_pipeline, first):
+    metrics = json.loads((first / "metrics.json").read_text())
+    train, val = split_index(small_pipeline, "train"), split_index(small_pipeline, "val")
+    trained = metrics["unet_training"]
+    assert (trained["train_images"], trained["val_images"]) == (len(train), len(val))
+    curve = pd.read_csv(first / "plots" / "unet_training.csv")
+    assert list(curve.columns) == ["epoch", "learning_rate", "loss", "val_dice"]
+    assert trained["epochs"] == len(curve) <= SMALL["segment"]["unet"]["epochs"]
+    assert trained["best_epoch"] == 1 + int(curve["val_dice"].idxmax())
+    assert trained["best_val_dice"] == pytest.approx(curve["val_dice"].max())
+    card = json.loads((first / "model" / "card.json").read_text())
+    assert card["chosen"] == metrics["chosen"]["method"] and card["test"] == metrics["chosen"]["test"]
+    assert card["unet"]["file"] == "unet.keras" and card["unet"]["image_size"] == 32
+    assert "Not a medical device" in card["disclaimer"] and "data source 'synthetic'" in card["trained_on"]
+    assert card["params"]["unet"]["epochs"] == 2
+    # the saved model, loaded again, gives each test image the Dice the stage scored
+    from skinlab import unet_train
+    from skinlab.evaluation.segmentation import dice
+
+    segmenter = unet_train.load(first / "model" / "unet.keras", card["unet"]["threshold"])
+    scores = pd.read_csv(first / "plots" / "scores.csv", dtype={"image_id": str})
+    scores = scores[(scores["method"] == "unet") & (scores["split"] == "test")].set_index("image_id")
+    for row in split_index(small_pipeline, "test").head(5).itertuples():
+        predicted = segmenter(io.read_image(small_pipeline["raw"] / row.image))
+        assert dice(io.read_mask(small_pipeline["raw"] / row.mask), predicted) == pytest.approx(scores.loc[row.image_id, "dice"])
+
+
+def test_the_unet_without_train_masks_is_refused_naming_the_fix(small_pipeline, copied, tmp_path, capsys):
+    raw, split, _ = copied
+    train = split_index(small_pipeline, "train")
+    train["mask"] = ""
+    train.to_csv(split / "train.csv", index=False)
+    params = write_params(tmp_path / "unet.yaml", **{**SMALL, "segment": {**SMALL["segment"], "methods": ["otsu", "unet"]}})
+    with pytest.raises(SystemExit) as stopped:
+        run(small_pipeline, tmp_path / "out", params, raw, split)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"found 0 train and {len(split_index(small_pipeline, 'val'))} val" in err
+    assert "remove unet from segment.methods in params.yaml" in err
+    assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "model").exists()
+
+
 def test_a_second_run_writes_byte_identical_metrics(small_pipeline, first, tmp_path):
     again = run(small_pipeline, tmp_path)
     assert (again / "metrics.json").read_bytes() == (first / "metrics.json").read_bytes()
     assert (again / "plots" / "scores.csv").read_bytes() == (first / "plots" / "scores.csv").read_bytes()
     assert (again / "segment" / "index.csv").read_bytes() == (first / "segment" / "index.csv").read_bytes()
+    assert (again / "plots" / "unet_training.csv").read_bytes() == (first / "plots" / "unet_training.csv").read_bytes()
 
 
 @pytest.fixture
@@ -125,6 +169,10 @@ def test_an_image_without_ground_truth_is_segmented_not_scored_and_mlflow_gets_t
     assert stage_run.data.metrics["chosen.test.dice"] == pytest.approx(metrics["chosen"]["test"]["dice"])
     assert stage_run.data.metrics["images.without_ground_truth.val"] == 1
     assert [a.path for a in client.list_artifacts(stage_run.info.run_id)] == ["overlays.png"]
+    assert stage_run.data.metrics["seconds_per_image_otsu"] > 0
+    card = json.loads((out / "model" / "card.json").read_text())
+    assert card["unet"] is None and not (out / "model" / "unet.keras").exists()
+    assert pd.read_csv(out / "plots" / "unet_training.csv").empty
 
 
 def test_a_missing_mask_file_is_named_and_nothing_is_written(small_pipeline, copied, tmp_path, capsys):
@@ -148,3 +196,18 @@ def test_a_mask_of_another_size_is_named(small_pipeline, copied, tmp_path, capsy
     err = capsys.readouterr().err
     assert f"{victim}: mask is 12x10, its image" in err and "segment: error:" in err
     assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_pretrained_encoder_offline_stops_at_once_naming_the_param(small_pipeline, copied, tmp_path, capsys,
+                                                                     monkeypatch):
+    raw, split, _ = copied
+    calls = keras_offline(monkeypatch, tmp_path)
+    unet = {**SMALL["segment"]["unet"], "encoder": "mobilenet_v3_small", "weights": "imagenet"}
+    params = write_params(tmp_path / "unet.yaml", **{**SMALL, "segment": {**SMALL["segment"], "methods": ["unet"],
+                                                                          "unet": unet}})
+    with pytest.raises(SystemExit) as stopped:
+        run(small_pipeline, tmp_path / "out", params, raw, split)
+    assert stopped.value.code == 2 and len(calls) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("segment: error:") and "offline" in err and "segment.unet.weights: none" in err
+    assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "model").exists()

@@ -112,9 +112,10 @@ def test_train_cnn_section_rejects_bad_values_naming_the_key():
 
 def test_segment_section_rejects_bad_values_naming_the_key():
     cfg = params.parse({}).segment
-    assert cfg.methods == ("otsu", "kmeans", "grabcut") and cfg.select_on == "dice" and cfg.work_size == 128
-    with pytest.raises(params.ParamsError, match=r"segment.methods.1 Input should be 'otsu', 'kmeans' or 'grabcut' \(got 'unet'\)"):
-        params.parse({"segment": {"methods": ["otsu", "unet"]}})
+    assert cfg.methods == ("otsu", "kmeans", "grabcut", "unet") and cfg.select_on == "dice" and cfg.work_size == 128
+    with pytest.raises(params.ParamsError,
+                       match=r"segment.methods.1 Input should be 'otsu', 'kmeans', 'grabcut' or 'unet' \(got 'watershed'\)"):
+        params.parse({"segment": {"methods": ["otsu", "watershed"]}})
     with pytest.raises(params.ParamsError, match=r"params.yaml: segment: methods lists otsu more than once"):
         params.parse({"segment": {"methods": ["otsu", "kmeans", "otsu"]}})
     with pytest.raises(params.ParamsError, match=r"segment: methods must name at least one method"):
@@ -133,3 +134,24 @@ def test_segment_section_rejects_bad_values_naming_the_key():
         params.parse({"segment": {"kmeans_k": 3, "kmeans_lesion_clusters": 3}})
     with pytest.raises(params.ParamsError, match=r"unknown key 'segment.method'"):
         params.parse({"segment": {"method": "otsu"}})
+
+
+def test_segment_unet_section_checks_the_shape_and_the_weights():
+    cfg = params.parse({}).segment.unet
+    assert (cfg.image_size, cfg.depth, cfg.encoder, cfg.weights) == (64, 3, "plain", "none")
+    with pytest.raises(params.ParamsError, match=r"segment.unet: image_size must be a multiple of 2\*\*depth .*"
+                                                 r"\(got image_size 48, depth 5\)"):
+        params.parse({"segment": {"unet": {"image_size": 48, "depth": 5}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet: weights: imagenet needs encoder: mobilenet_v3_small"):
+        params.parse({"segment": {"unet": {"weights": "imagenet"}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet: the mobilenet_v3_small encoder allows depth <= 5"):
+        params.parse({"segment": {"unet": {"encoder": "mobilenet_v3_small", "image_size": 128, "depth": 6}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet.threshold Input should be less than 1"):
+        params.parse({"segment": {"unet": {"threshold": 1.0}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet.augment.hflip"):
+        params.parse({"segment": {"unet": {"augment": {"hflip": 2}}}})
+    with pytest.raises(params.ParamsError, match=r"unknown key 'segment.unet.epoch'"):
+        params.parse({"segment": {"unet": {"epoch": 3}}})
+    pretrained = params.parse({"segment": {"unet": {"encoder": "mobilenet_v3_small", "weights": "imagenet",
+                                                    "image_size": 128, "depth": 4}}}).segment.unet
+    assert pretrained.weights == "imagenet"

@@ -13,7 +13,8 @@ def image() -> np.ndarray:
 
 
 def test_every_listed_method_has_a_builder_that_binds_its_params():
-    assert set(segment_methods.BUILDERS) == set(params.SEGMENT_METHODS) <= set(segmentation.METHODS)
+    assert set(segment_methods.BUILDERS) | set(segment_methods.TRAINED) == set(params.SEGMENT_METHODS)
+    assert set(segment_methods.BUILDERS) <= set(segmentation.METHODS)
     cfg = params.Segment(otsu_shift=0.0, otsu_channel="red", kmeans_k=2, kmeans_lesion_clusters=1, work_size=40)
     rgb = image()
     otsu = segment_methods.build("otsu", cfg, seed=0)(rgb)
@@ -21,7 +22,8 @@ def test_every_listed_method_has_a_builder_that_binds_its_params():
     assert np.array_equal(otsu, segmentation.otsu(rgb, channel="red", threshold_shift=0.0, work_size=40))
     kmeans = segment_methods.build("kmeans", cfg, seed=0)(rgb)
     assert np.array_equal(kmeans, segmentation.kmeans(rgb, k=2, lesion_clusters=1, work_size=40))
-    with pytest.raises(ValueError, match="unknown segmentation method 'unet'; valid names: otsu, kmeans, grabcut"):
+    with pytest.raises(ValueError, match=r"unknown segmentation method 'unet' \(a trained method: use build_all\); "
+                                         r"valid names: otsu, kmeans, grabcut, unet"):
         segment_methods.build("unet", cfg, seed=0)
 
 

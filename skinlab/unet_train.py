@@ -1,0 +1,147 @@
+"""The segment stage's U-Net: fit on the train images that have a ground-truth mask, keep the
+weights of the best val Dice, and segment one image at its own size.
+
+The fit streams (image, mask) pairs from disk (`segmentation_data`), with one random geometry
+for both and photometry on the image only, under a Dice + cross-entropy loss and Adam with a
+cosine-decayed learning rate. After each epoch every val pair is predicted and scored by the
+hard Dice at the network's size (the same per-image Dice as the stage's scores, on the resized
+masks); the best epoch's weights are kept and training stops after `patience` epochs without a
+better one. Seeded and op-deterministic, like train_cnn: the same params give the same weights.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from skinlab import segmentation_data
+from skinlab.data import tfdata
+from skinlab.evaluation import segmentation as seg_metrics
+from skinlab.models import unet
+from skinlab.params import SegmentUnet
+
+log = logging.getLogger(__name__)
+CURVE_COLUMNS = ("epoch", "learning_rate", "loss", "val_dice")
+WEIGHTS_KEY = "segment.unet.weights"
+
+
+@dataclasses.dataclass
+class UnetResult:
+    model: object
+    curve: list[dict]  # one row per epoch (CURVE_COLUMNS)
+    best_epoch: int
+    best_val_dice: float
+    seconds: float
+    n_train: int
+    n_val: int
+
+
+def val_dice(model, val_ds, threshold: float) -> float:
+    """Mean per-image hard Dice of the thresholded prediction against the resized val masks."""
+    values = []
+    for images, masks in val_ds:
+        prob = np.asarray(model(images, training=False))
+        for truth, pred in zip(np.asarray(masks), prob):
+            values.append(seg_metrics.dice(truth[..., 0] > 0.5, pred[..., 0] >= threshold))
+    return float(np.mean(values))
+
+
+def _monitor(val_ds, cfg: SegmentUnet, curve: list, run=None):
+    import keras
+
+    class DiceMonitor(keras.callbacks.Callback):
+        """Scores val Dice after each epoch, keeps the best weights, stops after `patience`."""
+
+        def __init__(self):
+            super().__init__()
+            self.best_value, self.best_epoch, self.best_weights, self.wait = -np.inf, 0, None, 0
+            self.started = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1, "learning_rate": float(np.asarray(self.model.optimizer.learning_rate)),
+                   "loss": float((logs or {}).get("loss", np.nan)), "val_dice": val_dice(self.model, val_ds, cfg.threshold)}
+            curve.append(row)
+            if row["val_dice"] > self.best_value:
+                self.best_value, self.best_epoch, self.wait = row["val_dice"], epoch + 1, 0
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= cfg.patience:
+                    self.model.stop_training = True
+            if run is not None:
+                run.log_metrics({"unet_loss": row["loss"], "unet_val_dice": row["val_dice"],
+                                 "unet_learning_rate": row["learning_rate"]}, step=epoch + 1)
+            log.info("unet epoch %d: loss %.4f, val Dice %.3f, %.1fs", epoch + 1, row["loss"], row["val_dice"],
+                     time.perf_counter() - self.started)
+
+    return DiceMonitor()
+
+
+def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence, Sequence], seed: int,
+        run=None) -> UnetResult:
+    """Train on (image paths, mask paths) pairs; the model holds the weights of the best val epoch."""
+    import keras
+    import tensorflow as tf
+
+    if not len(train[0]) or not len(val[0]):
+        raise ValueError(f"the U-Net needs train and val images with ground-truth masks "
+                         f"(got {len(train[0])} train, {len(val[0])} val)")
+    keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
+    tf.config.experimental.enable_op_determinism()
+    train_ds = segmentation_data.train_dataset(train[0], train[1], cfg.image_size, cfg.batch_size, seed, cfg.augment)
+    val_ds = segmentation_data.eval_dataset(val[0], val[1], cfg.image_size, cfg.batch_size)
+    steps = tfdata.steps_per_epoch(len(train[0]), cfg.batch_size)
+    model = unet.build_unet(cfg.image_size, cfg.base_filters, cfg.depth, cfg.dropout, cfg.encoder, cfg.weights,
+                            weights_key=WEIGHTS_KEY)
+    decay = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.epochs * steps)
+    model.compile(optimizer=keras.optimizers.Adam(decay),
+                  loss=segmentation_data.dice_bce_loss)
+    curve: list[dict] = []
+    monitor = _monitor(val_ds, cfg, curve, run)
+    started = time.perf_counter()
+    model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[monitor], verbose=0)
+    if monitor.best_weights is not None:  # None only when every val Dice was NaN
+        model.set_weights(monitor.best_weights)
+    return UnetResult(model, curve, monitor.best_epoch, float(monitor.best_value), time.perf_counter() - started,
+                      len(train[0]), len(val[0]))
+
+
+class Segmenter:
+    """`fn(rgb) -> bool mask` at the image's size: area-resize to the network's size (as the
+    training stream does), predict, upsample the probability and threshold it. The resize and
+    the forward pass run as one compiled graph (traced once per image size)."""
+
+    def __init__(self, model, threshold: float = 0.5):
+        import tensorflow as tf
+
+        self.model, self.threshold = model, threshold
+        self.size = int(model.input_shape[1])
+
+        @tf.function(reduce_retracing=True)
+        def forward(rgb):
+            image = tf.image.resize(tf.cast(rgb[None], tf.float32), (self.size, self.size), method="area")
+            return model(image, training=False)[0, ..., 0]
+
+        self._forward = forward
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        """The (size, size) lesion probability of an RGB image (any size, uint8 or float 0..255)."""
+        return np.asarray(self._forward(np.ascontiguousarray(np.asarray(rgb)[..., :3])))
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        return segmentation_data.upsample_mask(self.probability(rgb), height, width, self.threshold)
+
+
+def load(path: str | Path, threshold: float = 0.5) -> Segmenter:
+    """A saved U-Net (`models/segment/unet.keras`) as a Segmenter."""
+    import keras
+
+    return Segmenter(keras.models.load_model(path, compile=False), threshold)
