@@ -195,7 +195,31 @@ def versus_summary(root: Path) -> str:
             f"test lesions, both models scored on each): the interval {verdict}.")
 
 
+def segment_table(root: Path) -> str:
+    """Every segmentation method on test with lesion-bootstrap intervals, val Dice beside; the
+    method chosen on val in bold (metrics: segment)."""
+    seg = io.read_json(root / "metrics" / "segment.json")
+    chosen = seg["chosen"]["method"]
+    lines = ["| method | val Dice | test Dice (95% CI) | test Jaccard | test thr. Jaccard (95% CI) | sens. | spec. | test images |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, entry in seg["methods"].items():
+        val, test = entry["val"], entry["test"]
+        mark = "**" if name == chosen else ""
+
+        def with_ci(metric):
+            low, high = test[metric]["ci95"]
+            interval = "n/a" if low is None else f"{low:.3f}-{high:.3f}"
+            return f"{_cell(test[metric]['mean'])} ({interval})"
+
+        cells = [f"{mark}{name}{mark}", _cell(val["dice"]["mean"]), with_ci("dice"), _cell(test["jaccard"]["mean"]),
+                 with_ci("thresholded_jaccard"), _cell(test["sensitivity"]["mean"]), _cell(test["specificity"]["mean"]),
+                 str(test["n_images_scored"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 KINDS = {
+    "segment": segment_table,
     "cnn": cnn_table,
     "tta": tta_table,
     "tuner": tuner_table,

@@ -121,3 +121,24 @@ def test_calibration_and_versus_sentences(tmp_path):
     sentence = report.render("versus", tmp_path)
     assert "minus hog+svm: **+0.100, paired lesion-bootstrap 95% interval +0.010 to +0.200**" in sentence
     assert sentence.endswith("the interval excludes zero.")
+
+
+def test_segment_table_bolds_the_method_chosen_on_val_with_test_intervals(tmp_path):
+    from skinlab import io
+
+    def split(dice, n, empty=False):
+        entry = {m: {"mean": None if empty else dice - d, "ci95": [None, None] if empty else [dice - d - 0.05, dice - d + 0.02]}
+                 for m, d in (("dice", 0.0), ("jaccard", 0.1), ("thresholded_jaccard", 0.2), ("sensitivity", -0.05),
+                              ("specificity", -0.08))}
+        return {**entry, "n_images_scored": n}
+
+    io.write_json(tmp_path / "metrics" / "segment.json", {
+        "methods": {"otsu": {"val": split(0.9, 5), "test": split(0.88, 7)},
+                    "unet": {"val": split(0.95, 5), "test": split(0.9, 7)},
+                    "kmeans": {"val": split(0.5, 0, empty=True), "test": split(0.5, 0, empty=True)}},
+        "chosen": {"method": "unet"}})
+    lines = report.render("segment", tmp_path).splitlines()
+    assert lines[0].startswith("| method | val Dice | test Dice (95% CI) |")
+    assert lines[2] == "| kmeans | n/a | n/a (n/a) | n/a | n/a (n/a) | n/a | n/a | 0 |"
+    assert lines[3] == "| otsu | 0.900 | 0.880 (0.830-0.900) | 0.780 | 0.680 (0.630-0.700) | 0.930 | 0.960 | 7 |"
+    assert lines[4].startswith("| **unet** | 0.950 | 0.900 (0.850-0.920) |")
