@@ -237,7 +237,7 @@ KINDS = {
 KIND_FILES = {"baselines": ("train_baselines",), "data": ("download", "split", "augment"),
               "best": ("train_baselines",), "leaders": ("train_baselines",), "cnn": ("train_cnn",),
               "recipes": ("train_cnn",), "tta": ("train_cnn",), "tuner": ("train_cnn",),
-              "calibration": ("train_cnn",), "versus": ("train_cnn",)}
+              "calibration": ("train_cnn",), "versus": ("train_cnn",), "segment": ("segment",)}
 
 
 def render(kind: str, root: Path) -> str:
