@@ -339,6 +339,30 @@ class Segment(Section):
         return self
 
 
+class SkinToneClassify(Section):
+    """ITA of the healthy skin around the lesion (skinlab/healthy_skin.py), mapped to bands and types."""
+
+    work_size: StrictInt = Field(256, ge=32, le=4096)  # longer side (px) the image is measured at
+    lesion_margin: float = Field(0.05, ge=0, le=0.5)  # lesion mask grown by this share of the shorter side
+    hair_threshold: StrictInt = Field(10, ge=1, le=255)  # black-hat response that counts as hair
+    highlight_value: float = Field(0.92, gt=0, le=1)  # pale pixels at least this bright (HSV V) are highlights
+    highlight_saturation: float = Field(0.12, ge=0, le=1)  # ... when at most this saturated
+    min_skin_fraction: float = Field(0.05, gt=0, lt=1)  # less healthy skin than this share: no estimate
+    colour_constancy: Literal["none", "shades_of_gray"] = "none"  # applied before measuring; the other is reported
+    shades_of_gray_power: float = Field(6.0, ge=1, le=20)
+    band_cuts: tuple[float, float, float, float, float] = (55.0, 41.0, 28.0, 10.0, -30.0)  # lower ITA bounds of
+    # very light, light, intermediate, tan, brown (below the last: dark)
+    fitzpatrick_cuts: tuple[float, float, float, float, float] = (55.0, 41.0, 28.0, 10.0, -30.0)  # of types I..V
+
+    @model_validator(mode="after")
+    def _cuts(self):
+        for name in ("band_cuts", "fitzpatrick_cuts"):
+            cuts = getattr(self, name)
+            if any(a <= b for a, b in zip(cuts, cuts[1:])) or not -90 < cuts[-1] <= cuts[0] < 90:
+                raise ValueError(f"{name} must be 5 strictly decreasing angles between -90 and 90 (got {list(cuts)})")
+        return self
+
+
 class Params(Section):
     base: Base = Base()
     download: Download = Download()
@@ -347,6 +371,7 @@ class Params(Section):
     train_baselines: TrainBaselines = TrainBaselines()
     train_cnn: TrainCnn = TrainCnn()
     segment: Segment = Segment()
+    skin_tone_classify: SkinToneClassify = SkinToneClassify()
 
 
 def _format(error: ValidationError, source: str) -> str:

@@ -218,7 +218,53 @@ def segment_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def skin_tone_table(root: Path) -> str:
+    """Fitzpatrick type from ITA (each colour-constancy setting) and from the palette baseline,
+    against ground truth (metrics: skin_tone_classify)."""
+    tone = io.read_json(root / "metrics" / "skin_tone_classify.json")
+    truth = tone["ground_truth"]
+    if not truth:
+        return "No image of this data set has a ground-truth skin type: nothing to score against."
+    used, other = tone["colour_constancy"]["used"], tone["colour_constancy"]["other"]
+    lines = ["| method | exact type | within one type | images |", "|---|---:|---:|---:|"]
+    for label, entry in ((f"**ITA of the healthy skin** (colour constancy: {used})", truth["ita"]),
+                         (f"ITA of the healthy skin, colour constancy: {other}", truth[f"ita_{other}"]),
+                         ("palette: nearest of six colours to the whole image's mean (baseline)", truth["palette"])):
+        lines.append(f"| {label} | {_cell(entry['exact'])} | {_cell(entry['within_one'])} | {entry['n']} |")
+    return "\n".join(lines)
+
+
+def tone_distribution_table(root: Path) -> str:
+    """Images per ITA band, light to dark, per split and in all (metrics: skin_tone_classify)."""
+    from skinlab.skintone import BANDS
+
+    tone = io.read_json(root / "metrics" / "skin_tone_classify.json")
+    lines = ["| split | " + " | ".join(band.replace("_", " ") for band in BANDS) + " | no estimate |",
+             "|---|" + "---:|" * (len(BANDS) + 1)]
+    for split in ("train", "val", "test"):
+        counts = tone["by_split"][split]
+        lines.append(f"| {split} | " + " | ".join(str(counts[band]) for band in BANDS) + f" | {counts['no_estimate']} |")
+    total = tone["n_images"]
+    shares = [f"{tone['distribution']['band'][band]} ({tone['distribution']['band'][band] / total:.0%})" for band in BANDS]
+    lines.append("| **all** | " + " | ".join(shares) + f" | {tone['n_too_little_skin']} |")
+    return "\n".join(lines)
+
+
+def tone_cast_summary(root: Path) -> str:
+    """One sentence: how many estimates left skin's (-90, 90) degrees, and how far colour constancy
+    moves the angle (metrics: skin_tone_classify)."""
+    tone = io.read_json(root / "metrics" / "skin_tone_classify.json")
+    cc, n = tone["colour_constancy"], tone["n_estimated"]
+    beyond = tone["n_ita_beyond_90"]
+    return (f"{beyond} of {n} estimated images ({beyond / n:.0%}) have an ITA beyond +-90 degrees (healthy-skin b* <= 0: "
+            f"a colour cast, not a skin tone); {cc['other']} moves the angle by {cc['ita_median_shift']:+.1f} degrees "
+            f"(median) and changes the band of {cc['band_changed_share']:.0%} of the images.")
+
+
 KINDS = {
+    "tone_cast": tone_cast_summary,
+    "skin_tone": skin_tone_table,
+    "tone_distribution": tone_distribution_table,
     "segment": segment_table,
     "cnn": cnn_table,
     "tta": tta_table,
@@ -237,7 +283,9 @@ KINDS = {
 KIND_FILES = {"baselines": ("train_baselines",), "data": ("download", "split", "augment"),
               "best": ("train_baselines",), "leaders": ("train_baselines",), "cnn": ("train_cnn",),
               "recipes": ("train_cnn",), "tta": ("train_cnn",), "tuner": ("train_cnn",),
-              "calibration": ("train_cnn",), "versus": ("train_cnn",), "segment": ("segment",)}
+              "calibration": ("train_cnn",), "versus": ("train_cnn",), "segment": ("segment",),
+              "skin_tone": ("skin_tone_classify",), "tone_distribution": ("skin_tone_classify",),
+              "tone_cast": ("skin_tone_classify",)}
 
 
 def render(kind: str, root: Path) -> str:

@@ -58,3 +58,35 @@ def ita_from_rgb(pixels_rgb_uint8: np.ndarray) -> float:
     """
     lab = lab_from_rgb(pixels_rgb_uint8)
     return ita_from_lab(float(lab[:, 0].mean()), float(lab[:, 2].mean()))
+
+
+# ---- estimating the tone of an image from its healthy skin ------------------------------------
+
+BANDS = ("very_light", "light", "intermediate", "tan", "brown", "dark")
+ITA_CUTS = tuple(lower for _, lower in ITA_LOWER_BOUNDS)  # 55, 41, 28, 10, -30: lower bounds of the first five
+# The seed project's baseline: a fixed chart of six skin colours (RGB), types I..VI, matched to
+# the mean RGB of the whole image (lesion, vignette and all).
+PALETTE = ((246, 208, 178), (228, 180, 140), (209, 160, 124), (187, 119, 80), (166, 96, 42), (59, 31, 22))
+
+
+def band_index(ita: float, cuts=ITA_CUTS) -> int:
+    """0..5 (very light .. dark) for an ITA in degrees under descending lower-bound `cuts`;
+    a value on a cut goes to the darker side, as in `fitzpatrick_from_ita`."""
+    ita = float(ita)
+    if not np.isfinite(ita):
+        raise ValueError(f"ITA must be a finite number of degrees (got {ita})")
+    cuts = [float(c) for c in cuts]
+    if len(cuts) != len(BANDS) - 1 or any(a <= b for a, b in zip(cuts, cuts[1:])):
+        raise ValueError(f"cuts must be {len(BANDS) - 1} strictly decreasing angles (got {cuts})")
+    return next((i for i, lower in enumerate(cuts) if ita > lower), len(cuts))
+
+
+def palette_type(image: np.ndarray, palette=PALETTE) -> int:
+    """The baseline: Fitzpatrick type (1..6) of the palette colour nearest (RGB distance) to the
+    mean colour of the whole image."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+        raise ValueError(f"image must be a non-empty (H, W, 3) RGB array (got shape {image.shape})")
+    mean = image.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    distances = np.linalg.norm(np.asarray(palette, np.float64) - mean, axis=1)
+    return int(np.argmin(distances)) + 1

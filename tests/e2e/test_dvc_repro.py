@@ -19,13 +19,14 @@ def repo_copy(tmp_path_factory):
 def test_repro_builds_everything_then_has_nothing_to_do(repo_copy):
     root, env = repo_copy
     run([DVC, "repro"], root, env)
-    for stage in ("download", "split", "augment", "train_baselines", "train_cnn", "segment"):
+    for stage in ("download", "split", "augment", "train_baselines", "train_cnn", "segment", "skin_tone_classify"):
         assert json.loads((root / "metrics" / f"{stage}.json").read_text()), stage
     assert (root / "models" / "baselines" / "best.joblib").exists()
     assert (root / "models" / "cnn" / "model.keras").exists()
     assert json.loads((root / "metrics" / "train_cnn.json").read_text())["vs_best_baseline"]["baseline"]
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines", "train_cnn", "segment"}
+    assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines", "train_cnn", "segment",
+                                   "skin_tone_classify"}
     again = run([DVC, "repro"], root, env)
     assert "Running stage" not in again
     status = run([DVC, "status"], root, env)

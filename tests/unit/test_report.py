@@ -142,3 +142,40 @@ def test_segment_table_bolds_the_method_chosen_on_val_with_test_intervals(tmp_pa
     assert lines[2] == "| kmeans | n/a | n/a (n/a) | n/a | n/a (n/a) | n/a | n/a | 0 |"
     assert lines[3] == "| otsu | 0.900 | 0.880 (0.830-0.900) | 0.780 | 0.680 (0.630-0.700) | 0.930 | 0.960 | 7 |"
     assert lines[4].startswith("| **unet** | 0.950 | 0.900 (0.850-0.920) |")
+
+
+def test_skin_tone_tables_order_bands_light_to_dark(tmp_path):
+    from skinlab import io
+    from skinlab.skintone import BANDS
+
+    def agree(exact, within, n=10):
+        return {"exact": exact, "within_one": within, "n": n}
+
+    counts = {band: i for i, band in enumerate(BANDS)}
+    io.write_json(tmp_path / "metrics" / "skin_tone_classify.json", {
+        "n_images": 20, "n_too_little_skin": 5, "distribution": {"band": counts},
+        "by_split": {s: {**counts, "no_estimate": 1} for s in ("train", "val", "test")},
+        "colour_constancy": {"used": "none", "other": "shades_of_gray"},
+        "ground_truth": {"ita": agree(0.9, 1.0), "ita_shades_of_gray": agree(0.2, 0.7), "palette": agree(0.25, 0.5)}})
+    lines = report.render("skin_tone", tmp_path).splitlines()
+    assert lines[2] == "| **ITA of the healthy skin** (colour constancy: none) | 0.900 | 1.000 | 10 |"
+    assert lines[3].startswith("| ITA of the healthy skin, colour constancy: shades_of_gray | 0.200 | 0.700 |")
+    assert lines[4].startswith("| palette: nearest of six colours")
+    table = report.render("tone_distribution", tmp_path).splitlines()
+    assert table[0] == "| split | very light | light | intermediate | tan | brown | dark | no estimate |"
+    assert table[2] == "| train | 0 | 1 | 2 | 3 | 4 | 5 | 1 |"
+    assert table[5] == "| **all** | 0 (0%) | 1 (5%) | 2 (10%) | 3 (15%) | 4 (20%) | 5 (25%) | 5 |"
+    io.write_json(tmp_path / "metrics" / "skin_tone_classify.json", {"ground_truth": None})
+    assert "no image of this data set has a ground-truth skin type" in report.render("skin_tone", tmp_path).lower()
+
+
+def test_tone_cast_sentence(tmp_path):
+    from skinlab import io
+
+    io.write_json(tmp_path / "metrics" / "skin_tone_classify.json", {
+        "n_estimated": 200, "n_ita_beyond_90": 50,
+        "colour_constancy": {"other": "shades_of_gray", "ita_median_shift": 17.56, "band_changed_share": 0.258}})
+    assert report.render("tone_cast", tmp_path) == (
+        "50 of 200 estimated images (25%) have an ITA beyond +-90 degrees (healthy-skin b* <= 0: a colour cast, "
+        "not a skin tone); shades_of_gray moves the angle by +17.6 degrees (median) and changes the band of 26% "
+        "of the images.")
