@@ -256,6 +256,8 @@ def tone_cast_summary(root: Path) -> str:
     tone = io.read_json(root / "metrics" / "skin_tone_classify.json")
     cc, n = tone["colour_constancy"], tone["n_estimated"]
     beyond = tone["n_ita_beyond_90"]
+    if not n:
+        return "No image has an estimate (too little healthy skin in every one)."
     return (f"{beyond} of {n} estimated images ({beyond / n:.0%}) have an ITA beyond +-90 degrees (healthy-skin b* <= 0: "
             f"a colour cast, not a skin tone); {cc['other']} moves the angle by {cc['ita_median_shift']:+.1f} degrees "
             f"(median) and changes the band of {cc['band_changed_share']:.0%} of the images.")

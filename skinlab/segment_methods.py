@@ -52,17 +52,27 @@ def pairs(found, split: str) -> tuple[list, list]:
     return [str(item.image) for item in chosen], [str(item.mask) for item in chosen]
 
 
-def build_all(cfg: Segment, seed: int, found, run=None) -> tuple[dict[str, Method], "unet_train.UnetResult | None"]:
-    """Every method of `cfg.methods`, in order, and the U-Net's training result when it is one of
-    them (None otherwise). The U-Net needs train and val images with ground-truth masks."""
-    unet = None
-    if "unet" in cfg.methods:
+def build_all(cfg: Segment, seed: int, found, run=None) -> tuple[dict[str, Method], "unet_train.UnetResult | None", str]:
+    """The methods of `cfg.methods` that can run, in order; the U-Net's training result when it
+    is one of them (None otherwise); and why the U-Net was left out ("" when it was not).
+
+    The U-Net needs train and val images with ground-truth masks: data without them (DermaMNIST,
+    a folder without masks) is segmented by the classical methods listed, and only when unet is
+    the only method listed does the stage stop, saying what to do."""
+    unet, skipped = None, ""
+    names = list(cfg.methods)
+    if "unet" in names:
         train, val = pairs(found, "train"), pairs(found, "val")
         if not train[0] or not val[0]:
-            raise InputError(f"segment.methods lists unet, which needs train and val images with a ground-truth "
-                             f"mask; found {len(train[0])} train and {len(val[0])} val: add masks (see the data "
-                             f"README) or remove unet from segment.methods in params.yaml")
-        unet = unet_train.fit(cfg.unet, train, val, seed, run)
+            skipped = (f"unet left out: it needs train and val images with a ground-truth mask, found "
+                       f"{len(train[0])} train and {len(val[0])} val")
+            names.remove("unet")
+            if not names:
+                raise InputError(f"segment.methods lists only unet, which needs train and val images with a "
+                                 f"ground-truth mask; found {len(train[0])} train and {len(val[0])} val: add masks "
+                                 f"(see the data README) or list a classical method in segment.methods in params.yaml")
+        else:
+            unet = unet_train.fit(cfg.unet, train, val, seed, run)
     methods = {name: unet_train.Segmenter(unet.model, cfg.unet.threshold) if name == "unet" else build(name, cfg, seed)
-               for name in cfg.methods}
-    return methods, unet
+               for name in names}
+    return methods, unet, skipped

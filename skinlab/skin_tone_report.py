@@ -40,8 +40,15 @@ def mask_index(segment_dir: str | Path) -> dict[str, Path]:
     return {image_id: segment_dir / mask for image_id, mask in zip(table["image_id"], table["mask"])}
 
 
-def _truth(value: str, kind=float):
-    return kind(float(value)) if str(value).strip() not in ("", "nan") else None
+def _truth(value: str, column: str, image_id: str, kind=float):
+    """A ground-truth number from the split table, None when empty; an error naming the image otherwise."""
+    if str(value).strip() in ("", "nan"):
+        return None
+    try:
+        return kind(float(value))
+    except ValueError:
+        raise InputError(f"image {image_id}: column {column!r} is {value!r}, not a number "
+                         f"(leave it empty when unknown)") from None
 
 
 def rows(raw: str | Path, frames: dict[str, pd.DataFrame], masks: dict[str, Path], cfg) -> Iterable[dict]:
@@ -69,25 +76,32 @@ def rows(raw: str | Path, frames: dict[str, pd.DataFrame], masks: dict[str, Path
             yield {"image_id": image_id, "lesion_id": lesion_id, "split": split, "ita": estimate.ita,
                    "band": estimate.band, "fitzpatrick": estimate.fitzpatrick, "n_skin_pixels": estimate.n_skin_pixels,
                    "reason": estimate.reason, "ita_other_colour_constancy": again.ita,
-                   "palette_fitzpatrick": skintone.palette_type(image), "true_fitzpatrick": _truth(true_type, int),
-                   "true_ita": _truth(true_ita)}
+                   "palette_fitzpatrick": skintone.palette_type(image),
+                   "true_fitzpatrick": _truth(true_type, "fitzpatrick", image_id, int),
+                   "true_ita": _truth(true_ita, "ita", image_id)}
 
 
 def frame(found: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(found, columns=list(COLUMNS))
+    for column in ("ita", "ita_other_colour_constancy", "true_ita"):
+        table[column] = table[column].astype(float)  # NaN, not None, where there is no value
     for column in ("fitzpatrick", "palette_fitzpatrick", "true_fitzpatrick"):
         table[column] = table[column].astype("Int64")
     return table
 
 
 def agreement(true: pd.Series, predicted: pd.Series) -> dict:
-    """Exact and within-one-type accuracy and the confusion matrix (rows true type I..VI)."""
-    both = true.notna() & predicted.notna()
+    """Exact and within-one-type accuracy over every image with a known type (an image without an
+    estimate counts as wrong, so skipping hard images cannot raise them), the share estimated,
+    and the confusion matrix of the estimated ones (rows true type I..VI)."""
+    known = true.notna()
+    both = known & predicted.notna()
     t, p = true[both].astype(int).to_numpy(), predicted[both].astype(int).to_numpy()
     confusion = [[int(((t == a) & (p == b)).sum()) for b in TYPES] for a in TYPES]
-    n = int(both.sum())
-    return {"n": n, "exact": float(np.mean(t == p)) if n else None,
-            "within_one": float(np.mean(np.abs(t - p) <= 1)) if n else None,
+    n = int(known.sum())
+    return {"n": n, "n_estimated": int(both.sum()), "coverage": float(both.sum() / n) if n else None,
+            "exact": float(np.sum(t == p) / n) if n else None,
+            "within_one": float(np.sum(np.abs(t - p) <= 1) / n) if n else None,
             "confusion": confusion, "confusion_axes": "rows: true type I..VI, columns: estimated type I..VI"}
 
 
@@ -151,7 +165,7 @@ def summary_line(result: dict) -> str:
     truth = result["ground_truth"]
     counts = ", ".join(f"{band} {n}" for band, n in result["distribution"]["band"].items())
     text = f"{result['n_estimated']} of {result['n_images']} images estimated ({counts})"
-    if truth:
+    if truth and truth["ita"]["n"]:
         text += (f"; against ground truth ITA exact {truth['ita']['exact']:.3f}, within one {truth['ita']['within_one']:.3f}"
                  f" (palette {truth['palette']['exact']:.3f} / {truth['palette']['within_one']:.3f})")
     return text

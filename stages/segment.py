@@ -50,17 +50,21 @@ def run_stage(args) -> None:
             trained_on = segment_report.data_description(Path(args.raw_metrics), frames)
             out, plots, model_dir = Path(args.out), Path(args.plots), Path(args.model)
             with io.atomic_dir(model_dir) as model_tmp:
-                methods, unet = segment_methods.build_all(sc, seed, found, run)
+                methods, unet, skipped = segment_methods.build_all(sc, seed, found, run)
+                if skipped:
+                    log.warning(skipped)
                 if unet is not None:
                     unet.model.save(model_tmp / "unet.keras")
                 io.write_csv(plots / "unet_training.csv", segment_report.curve_frame(unet.curve if unet else []))
                 with io.atomic_dir(out) as tmp:
                     rows, seconds = segment_report.score(found, methods, tmp / "candidates")
-                    summaries = segment_report.summarise(rows, sc.methods, seed, sc.bootstrap)
+                    summaries = segment_report.summarise(rows, list(methods), seed, sc.bootstrap)
                     chosen, on = segment_report.choose(summaries, sc.select_on)
                     index = segment_report.write_masks(found, chosen, methods[chosen], tmp / "candidates", tmp)
                     io.write_csv(tmp / "index.csv", index)
                 metrics = segment_report.metrics(summaries, chosen, on, sc.select_on, found, unet, trained_on)
+                if skipped:
+                    metrics["unet_training"] = {"skipped": skipped}
                 io.write_json(model_tmp / "card.json", segment_report.card(sc, metrics, unet))
             io.write_csv(plots / "scores.csv", segment_report.scores_frame(rows))
             io.write_json(plots / "methods.json", segment_report.methods_rows(summaries))

@@ -113,19 +113,29 @@ def test_the_unet_is_trained_on_train_stopped_on_val_saved_and_described(small_p
         assert dice(io.read_mask(small_pipeline["raw"] / row.mask), predicted) == pytest.approx(scores.loc[row.image_id, "dice"])
 
 
-def test_the_unet_without_train_masks_is_refused_naming_the_fix(small_pipeline, copied, tmp_path, capsys):
+def test_without_train_masks_the_unet_is_left_out_or_refused_when_alone(small_pipeline, copied, tmp_path, capsys,
+                                                                        caplog):
     raw, split, _ = copied
     train = split_index(small_pipeline, "train")
     train["mask"] = ""
     train.to_csv(split / "train.csv", index=False)
-    params = write_params(tmp_path / "unet.yaml", **{**SMALL, "segment": {**SMALL["segment"], "methods": ["otsu", "unet"]}})
+    n_val = len(split_index(small_pipeline, "val"))
+    both = write_params(tmp_path / "both.yaml", **{**SMALL, "segment": {**SMALL["segment"], "methods": ["otsu", "unet"]}})
+    out = run(small_pipeline, tmp_path / "both", both, raw, split)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["methods"]) == ["otsu"] and metrics["chosen"]["method"] == "otsu"
+    assert metrics["unet_training"] == {"skipped": f"unet left out: it needs train and val images with a ground-truth "
+                                                   f"mask, found 0 train and {n_val} val"}
+    assert any("unet left out" in record.getMessage() for record in caplog.records)
+    assert not (out / "model" / "unet.keras").exists() and (out / "segment" / "index.csv").is_file()
+    alone = write_params(tmp_path / "alone.yaml", **{**SMALL, "segment": {**SMALL["segment"], "methods": ["unet"]}})
     with pytest.raises(SystemExit) as stopped:
-        run(small_pipeline, tmp_path / "out", params, raw, split)
+        run(small_pipeline, tmp_path / "alone", alone, raw, split)
     assert stopped.value.code == 2
     err = capsys.readouterr().err
-    assert f"found 0 train and {len(split_index(small_pipeline, 'val'))} val" in err
-    assert "remove unet from segment.methods in params.yaml" in err
-    assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "model").exists()
+    assert "segment.methods lists only unet" in err and f"found 0 train and {n_val} val" in err
+    assert "list a classical method in segment.methods in params.yaml" in err
+    assert not (tmp_path / "alone" / "segment").exists() and not (tmp_path / "alone" / "model").exists()
 
 
 def test_a_second_run_writes_byte_identical_metrics(small_pipeline, first, tmp_path):

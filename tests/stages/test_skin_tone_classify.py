@@ -123,3 +123,31 @@ def test_cut_points_are_params_and_checked(small_pipeline, inputs, tmp_path):
         params.parse({"skin_tone_classify": {"band_cuts": [10, 20, 30, 40, 50]}})
     with pytest.raises(params.ParamsError, match=r"skin_tone_classify.colour_constancy"):
         params.parse({"skin_tone_classify": {"colour_constancy": "grey_world"}})
+
+
+def test_no_estimate_at_all_counts_as_wrong_and_does_not_crash(small_pipeline, inputs, tmp_path):
+    split, segment = inputs
+    for path in (segment / "masks").iterdir():
+        mask = io.read_mask(path)
+        path.write_bytes(io.encode_image(np.full_like(mask, 255), ".png"))
+    table, metrics = run(small_pipeline, tmp_path / "out", split, segment)
+    assert table["ita"].isna().all() and metrics["n_estimated"] == 0 and metrics["n_ita_beyond_90"] == 0
+    ita = metrics["ground_truth"]["ita"]
+    assert (ita["n"], ita["n_estimated"], ita["coverage"], ita["exact"], ita["within_one"]) == (len(table), 0, 0.0, 0.0, 0.0)
+    assert metrics["ground_truth"]["palette"]["coverage"] == 1.0
+    from skinlab import report
+
+    (tmp_path / "out" / "metrics").mkdir()
+    shutil.copy(tmp_path / "out" / "metrics.json", tmp_path / "out" / "metrics" / "skin_tone_classify.json")
+    assert report.render("tone_cast", tmp_path / "out").startswith("No image has an estimate")
+
+
+def test_a_skin_type_that_is_not_a_number_is_named(small_pipeline, inputs, tmp_path, capsys):
+    split, segment = inputs
+    test = split_index(split, "test")
+    test.loc[1, "ita"] = "unknown"
+    test.to_csv(split / "test.csv", index=False)
+    with pytest.raises(SystemExit) as stopped:
+        run(small_pipeline, tmp_path / "out", split, segment)
+    assert stopped.value.code == 2
+    assert f"image {test.loc[1, 'image_id']}: column 'ita' is 'unknown', not a number" in capsys.readouterr().err
