@@ -212,13 +212,16 @@ def unfreeze_top(backbone, n_layers: int) -> int:
     return count
 
 
-def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, strategy=None, run=None) -> TrainResult:
-    """Fit a model from params; the returned model holds the weights of the best val epoch."""
+def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, strategy=None, run=None,
+          image_weights: np.ndarray | None = None) -> TrainResult:
+    """Fit a model from params; the returned model holds the weights of the best val epoch.
+    `image_weights` multiply each training image's class weight in the loss."""
     import tensorflow as tf
 
     strategy = strategy or tf.distribute.get_strategy()
     weights = tfdata.class_weights(train.labels, cfg.class_weight)
-    train_ds = tfdata.train_dataset(train, cfg.image_size, cfg.batch_size, seed, cfg.augment, weights, cfg.sampling)
+    train_ds = tfdata.train_dataset(train, cfg.image_size, cfg.batch_size, seed, cfg.augment, weights, cfg.sampling,
+                                    image_weights)
     val_ds = tfdata.eval_dataset(val, cfg.image_size, cfg.batch_size)
     steps = tfdata.steps_per_epoch(len(train), cfg.batch_size)
     with strategy.scope():

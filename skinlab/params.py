@@ -363,6 +363,37 @@ class SkinToneClassify(Section):
         return self
 
 
+FAIRNESS_GROUPINGS = ("ita_band", "fitzpatrick_estimated", "fitzpatrick_true")
+
+
+class FairnessMitigation(Section):
+    """Retrain train_cnn's recipe with loss weights that balance skin-tone groups of the training images."""
+
+    method: Literal["none", "reweigh"] = "reweigh"
+    grouping: Literal[FAIRNESS_GROUPINGS] = "ita_band"  # the groups balanced (fitzpatrick_true: needs true types)
+    max_weight: float = Field(10.0, ge=1, le=1000)  # cap on a group's weight before scaling to mean 1
+
+
+class FairnessEval(Section):
+    """Per skin-tone group metrics of the best CNN and the best baseline on test (skinlab/evaluation/fairness.py)."""
+
+    groupings: tuple[Literal[FAIRNESS_GROUPINGS], ...] = FAIRNESS_GROUPINGS  # fitzpatrick_true only where known
+    min_group_size: StrictInt = Field(20, ge=1, le=1_000_000)  # smaller groups: reported, warned, not in a gap
+    min_positives: StrictInt = Field(5, ge=1, le=1_000_000)  # melanomas (sensitivity) or malignant and benign
+    # images (AUC, malignant rates) a group needs for those metrics to enter a gap
+    bootstrap: StrictInt = Field(1000, ge=100, le=100000)
+    ita_bins: StrictInt = Field(8, ge=2, le=50)  # equal-count ITA bins of the accuracy-against-ITA plot
+    mitigation: FairnessMitigation = FairnessMitigation()
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if not self.groupings:
+            raise ValueError("groupings must name at least one grouping")
+        if len(set(self.groupings)) != len(self.groupings):
+            raise ValueError(f"groupings lists a grouping more than once (got {list(self.groupings)})")
+        return self
+
+
 class Params(Section):
     base: Base = Base()
     download: Download = Download()
@@ -372,6 +403,7 @@ class Params(Section):
     train_cnn: TrainCnn = TrainCnn()
     segment: Segment = Segment()
     skin_tone_classify: SkinToneClassify = SkinToneClassify()
+    fairness_eval: FairnessEval = FairnessEval()
 
 
 def _format(error: ValidationError, source: str) -> str:

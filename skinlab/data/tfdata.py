@@ -119,8 +119,11 @@ def _inputs(image, metadata, with_metadata: bool):
 
 
 def train_dataset(data: Table, size: int, batch_size: int, seed: int, cfg: CnnAugment = NO_AUGMENT,
-                  weights: np.ndarray | None = None, sampling: str = "shuffle"):
+                  weights: np.ndarray | None = None, sampling: str = "shuffle", image_weights: np.ndarray | None = None):
     """Endless training stream of (inputs, one-hot label, loss weight) batches; fit with steps_per_epoch().
+
+    An image's loss weight is its class's entry of `weights` times its own entry of
+    `image_weights` (fairness_eval's skin-tone balancing; None: 1 for every image).
 
     `shuffle`: every image once per pass, reshuffled each pass. `balanced`: each element draws
     its class uniformly, then an image of that class (every class equally often per batch on
@@ -132,6 +135,11 @@ def train_dataset(data: Table, size: int, batch_size: int, seed: int, cfg: CnnAu
         raise ValueError("the training split is empty")
     weights = np.ones(len(CLASSES), np.float32) if weights is None else np.asarray(weights, np.float32)
     per_image = weights[data.labels]
+    if image_weights is not None:
+        image_weights = np.asarray(image_weights, np.float32)
+        if image_weights.shape != (len(data),) or not np.isfinite(image_weights).all() or (image_weights < 0).any():
+            raise ValueError(f"image_weights must be {len(data)} finite non-negative numbers (got shape {image_weights.shape})")
+        per_image = per_image * image_weights
     columns = (data.paths, data.labels, per_image, data.metadata)
     if sampling == "shuffle":
         ds = tf.data.Dataset.from_tensor_slices(columns)

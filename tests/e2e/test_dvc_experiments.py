@@ -88,8 +88,9 @@ def exp_table(root: Path, env: dict) -> dict[str, dict]:
 
 def test_a_workspace_experiment_reruns_only_what_its_param_touches(experiments):
     _, _, outputs = experiments
-    # train_cnn compares itself with the best baseline, so it follows train_baselines
-    assert ran_stages(outputs["ws-augment"]) == {"augment", "train_baselines", "train_cnn"}
+    # train_cnn compares itself with the best baseline, so it follows train_baselines, and
+    # fairness_eval judges both
+    assert ran_stages(outputs["ws-augment"]) == {"augment", "train_baselines", "train_cnn", "fairness_eval"}
     # a temporary copy has no data/downloads (cache: false), so download runs again there
     assert ran_stages(outputs["temp-split"]) >= {"split", "augment", "train_baselines"}
     assert "Queued experiment" in outputs["queued-download"]

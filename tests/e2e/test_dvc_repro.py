@@ -19,14 +19,16 @@ def repo_copy(tmp_path_factory):
 def test_repro_builds_everything_then_has_nothing_to_do(repo_copy):
     root, env = repo_copy
     run([DVC, "repro"], root, env)
-    for stage in ("download", "split", "augment", "train_baselines", "train_cnn", "segment", "skin_tone_classify"):
+    for stage in ("download", "split", "augment", "train_baselines", "train_cnn", "segment", "skin_tone_classify",
+                  "fairness_eval"):
         assert json.loads((root / "metrics" / f"{stage}.json").read_text()), stage
     assert (root / "models" / "baselines" / "best.joblib").exists()
     assert (root / "models" / "cnn" / "model.keras").exists()
     assert json.loads((root / "metrics" / "train_cnn.json").read_text())["vs_best_baseline"]["baseline"]
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines", "train_cnn", "segment",
-                                   "skin_tone_classify"}
+                                   "skin_tone_classify", "fairness_eval"}
+    assert (root / "models" / "fairness" / "test_predictions.csv").exists()
     again = run([DVC, "repro"], root, env)
     assert "Running stage" not in again
     status = run([DVC, "status"], root, env)
@@ -79,12 +81,14 @@ def test_changing_an_augment_param_reruns_augment_and_downstream_only(repo_copy)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-    # train_cnn compares itself with the best baseline, so it reruns when the baseline's outputs change
-    assert {"augment", "train_baselines"} <= ran <= {"augment", "train_baselines", "train_cnn"}
+    # train_cnn compares itself with the best baseline, so it reruns when the baseline's outputs change;
+    # fairness_eval judges the baseline's test predictions
+    assert {"augment", "train_baselines"} <= ran <= {"augment", "train_baselines", "train_cnn", "fairness_eval"}
 
 
 def test_changing_a_cnn_param_reruns_train_cnn_only(repo_copy):
-    """The CNN reads data/raw at its own size: its params never rerun augment or the baselines."""
+    """The CNN reads data/raw at its own size: its params never rerun augment, the baselines,
+    segment or skin_tone_classify."""
     root, env = repo_copy
     run([DVC, "repro"], root, env)
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -96,7 +100,7 @@ def test_changing_a_cnn_param_reruns_train_cnn_only(repo_copy):
     (trials / "kept.txt").write_text("DVC must not empty this folder before a rerun (persist: true)")
     output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train_cnn"}
+    assert ran == {"train_cnn", "fairness_eval"}  # fairness_eval judges the CNN and retrains its recipe
     metrics = json.loads((root / "metrics" / "train_cnn.json").read_text())
     assert metrics["image_size"] == 20 and metrics["tuner"]["trials_run"] == 1
     assert (trials / "kept.txt").exists() and len(list(trials.glob("*/trial_*/trial.json"))) == 1

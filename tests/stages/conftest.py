@@ -17,6 +17,7 @@ SMALL = {
                   "bootstrap": 100, "patience": 5, "tuner": {"max_trials": 0}},
     "segment": {"work_size": 64, "bootstrap": 100,
                 "unet": {"image_size": 32, "base_filters": 4, "depth": 2, "epochs": 2, "patience": 2, "batch_size": 16}},
+    "fairness_eval": {"bootstrap": 100, "min_group_size": 8, "ita_bins": 4},
 }
 
 

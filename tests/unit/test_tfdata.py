@@ -93,3 +93,17 @@ def test_class_weights_by_hand():
     raw = np.sqrt([0.5, 1.5, 3.0])
     np.testing.assert_allclose(tfdata.class_weights(labels, "sqrt")[:3], raw / ((raw * [6, 2, 1]).sum() / 9), rtol=1e-6)
     np.testing.assert_allclose(tfdata.class_weights(labels, "none"), np.ones(7))
+
+
+def test_image_weights_multiply_the_class_weight_of_their_own_image(tmp_path):
+    data = tfdata.table(tmp_path, write_images(tmp_path, [3, 2, 4, 1, 2, 5, 3]))
+    weights = tfdata.class_weights(data.labels, "sqrt")
+    per_image = (data.labels + 1).astype(np.float32) * 0.5  # differs by class, so a batch's labels predict it
+    ds = tfdata.train_dataset(data, 32, 8, seed=2, cfg=GEOMETRY_ONLY, weights=weights, image_weights=per_image)
+    for images, onehot, weight in ds.take(4):
+        labels = onehot.numpy().argmax(axis=1)
+        np.testing.assert_array_equal(colour_class(images.numpy()), labels)
+        np.testing.assert_allclose(weight.numpy(), weights[labels] * (labels + 1) * 0.5, rtol=1e-6)
+    for bad in (np.ones(len(data) - 1), np.full(len(data), -1.0), np.full(len(data), np.nan)):
+        with pytest.raises(ValueError, match="image_weights must be"):
+            tfdata.train_dataset(data, 16, 8, seed=2, image_weights=bad)
