@@ -92,7 +92,7 @@ def ita_figure(rows: dict[str, list[dict]], title: str, footer: str, cuts):
         low = np.array([p["ci_low"] for p in points], dtype=float)
         high = np.array([p["ci_high"] for p in points], dtype=float)
         ax.errorbar(x, acc, yerr=[acc - low, high - acc], marker="o", capsize=3, label=model)
-    roman = ("I", "II", "III", "IV", "V", "VI")
+    roman = fairness_report.ROMAN
     for number, cut in enumerate(cuts):
         name = f"{roman[number]}|{roman[number + 1]}"
         ax.axvline(cut, color="lightgrey", linewidth=0.8)

@@ -84,7 +84,7 @@ def tones_for(images: pd.DataFrame, tones: pd.DataFrame, path: Path, what: str =
 
 def labels(tones: pd.DataFrame, grouping: str) -> np.ndarray:
     """The group of each image under a grouping; UNKNOWN where it has no value."""
-    column, order = GROUPINGS[grouping]
+    column = GROUPINGS[grouping][0]
     values = tones[column]
     if column == "band":
         return np.array([UNKNOWN if pd.isna(v) else str(v) for v in values])
