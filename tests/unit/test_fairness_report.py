@@ -40,10 +40,17 @@ def test_bad_prediction_files_are_named(tmp_path):
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match="row 4: probabilities"):
         fairness_report.read_predictions(path, "train_cnn")
+    frame = predictions().astype({"p_bcc": object})
+    frame.loc[1, "p_bcc"] = "high"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"p.csv: a probability column is not numeric .*'high'"):
+        fairness_report.read_predictions(path, "train_cnn")
 
 
 def test_a_test_image_without_a_tone_row_is_named(tmp_path):
     path = tmp_path / "skin_tone.csv"
+    with pytest.raises(InputError, match=r"skin_tone.csv: not found \(run `dvc repro skin_tone_classify`\)"):
+        fairness_report.read_tones(path)
     tones(5).to_csv(path, index=False)
     with pytest.raises(InputError, match=r"no row for test image 'i5'"):
         fairness_report.tones_for(predictions(6), fairness_report.read_tones(path), path)
