@@ -394,6 +394,52 @@ class FairnessEval(Section):
         return self
 
 
+EMBED_REPRESENTATIONS = ("pixels", "features", "cnn")
+EMBED_METHODS = ("pca", "tsne", "umap")
+EMBED_FEATURES = tuple(name for name in FEATURE_SET_NAMES if not name.startswith("pixels"))
+
+
+class EmbedTsne(Section):
+    perplexity: float = Field(30.0, ge=2, le=500)  # lowered to (points - 1) / 3 on smaller sets, with a warning
+    max_iter: StrictInt = Field(1000, ge=250, le=10000)
+
+
+class EmbedUmap(Section):
+    n_neighbors: StrictInt = Field(15, ge=2, le=500)  # lowered to points - 1 on smaller sets
+    min_dist: float = Field(0.1, ge=0, le=1)
+
+
+class Embed(Section):
+    """2-D maps of the test images and a sample of train (skinlab/embedding.py), scored by numbers."""
+
+    representations: tuple[Literal[EMBED_REPRESENTATIONS], ...] = EMBED_REPRESENTATIONS
+    methods: tuple[Literal[EMBED_METHODS], ...] = EMBED_METHODS
+    max_points: StrictInt = Field(2000, ge=20, le=200_000)  # most images projected: above it a stratified sample
+    train_points: StrictInt = Field(300, ge=0, le=200_000)  # train images drawn beside test (shown, not scored)
+    pixels_size: StrictInt = Field(32, ge=4, le=128)  # raw pixels downsampled to this side
+    features: tuple[Literal[EMBED_FEATURES], ...] = ("hsv_hist", "hog", "lbp")  # the hand-crafted vector
+    pre_pca: StrictInt = Field(50, ge=0, le=1000)  # t-SNE and UMAP see this many principal components (0: all)
+    variance_components: StrictInt = Field(50, ge=2, le=1000)  # explained-variance curve up to this many
+    tsne: EmbedTsne = EmbedTsne()
+    umap: EmbedUmap = EmbedUmap()
+    score_points: StrictInt = Field(1000, ge=20, le=200_000)  # test points scored (a stratified sample above it):
+    # trustworthiness and silhouette cost grows with the square of the points scored
+    trust_neighbors: StrictInt = Field(10, ge=1, le=100)  # k of trustworthiness
+    knn_k: StrictInt = Field(5, ge=1, le=100)  # k of the k-NN classifier in the 2-D map
+    cv_folds: StrictInt = Field(5, ge=2, le=20)  # lesion-grouped folds of that classifier
+
+    @model_validator(mode="after")
+    def _checks(self):
+        for key in ("representations", "methods", "features"):
+            names = getattr(self, key)
+            if not names:
+                raise ValueError(f"{key} must name at least one entry")
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"{key} lists {', '.join(repeated)} more than once")
+        return self
+
+
 class Params(Section):
     base: Base = Base()
     download: Download = Download()
@@ -404,6 +450,7 @@ class Params(Section):
     segment: Segment = Segment()
     skin_tone_classify: SkinToneClassify = SkinToneClassify()
     fairness_eval: FairnessEval = FairnessEval()
+    embed: Embed = Embed()
 
 
 def _format(error: ValidationError, source: str) -> str:

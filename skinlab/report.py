@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skinlab import fairness_tables, io
+from skinlab import embed_tables, fairness_tables, io
 
 COLUMNS = (("val_balanced_accuracy", "val bal. acc."), ("balanced_accuracy", "bal. acc."),
            ("balanced_accuracy_ci95", "95% CI (lesion bootstrap)"), ("accuracy", "acc."),
@@ -265,6 +265,7 @@ def tone_cast_summary(root: Path) -> str:
 
 KINDS = {
     **fairness_tables.KINDS,
+    **embed_tables.KINDS,
     "tone_cast": tone_cast_summary,
     "skin_tone": skin_tone_table,
     "tone_distribution": tone_distribution_table,
@@ -288,7 +289,8 @@ KIND_FILES = {"baselines": ("train_baselines",), "data": ("download", "split", "
               "recipes": ("train_cnn",), "tta": ("train_cnn",), "tuner": ("train_cnn",),
               "calibration": ("train_cnn",), "versus": ("train_cnn",), "segment": ("segment",),
               "skin_tone": ("skin_tone_classify",), "tone_distribution": ("skin_tone_classify",),
-              "tone_cast": ("skin_tone_classify",), **{kind: ("fairness_eval",) for kind in fairness_tables.KINDS}}
+              "tone_cast": ("skin_tone_classify",), **{kind: ("fairness_eval",) for kind in fairness_tables.KINDS},
+              **{kind: ("embed",) for kind in embed_tables.KINDS}}
 
 
 def render(kind: str, root: Path) -> str:

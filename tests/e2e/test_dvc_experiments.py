@@ -88,9 +88,9 @@ def exp_table(root: Path, env: dict) -> dict[str, dict]:
 
 def test_a_workspace_experiment_reruns_only_what_its_param_touches(experiments):
     _, _, outputs = experiments
-    # train_cnn compares itself with the best baseline, so it follows train_baselines, and
-    # fairness_eval judges both
-    assert ran_stages(outputs["ws-augment"]) == {"augment", "train_baselines", "train_cnn", "fairness_eval"}
+    # train_cnn compares itself with the best baseline, so it follows train_baselines,
+    # fairness_eval judges both, and embed maps data/augmented and the CNN's embeddings
+    assert ran_stages(outputs["ws-augment"]) == {"augment", "train_baselines", "train_cnn", "fairness_eval", "embed"}
     # a temporary copy has no data/downloads (cache: false), so download runs again there
     assert ran_stages(outputs["temp-split"]) >= {"split", "augment", "train_baselines"}
     assert "Queued experiment" in outputs["queued-download"]
@@ -127,12 +127,16 @@ def test_plots_show_and_diff_render_every_declared_plot(experiments):
     root, env, _ = experiments
     declared = {next(iter(p)) if isinstance(p, dict) else p
                 for stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].values() for p in stage.get("plots", [])}
+    # a declared folder (plots/embed) is rendered file by file
+    files = {p for p in declared if not (root / p).is_dir()}
+    files |= {str(f.relative_to(root)) for p in declared if (root / p).is_dir() for f in (root / p).iterdir()}
+    assert any(f.startswith("plots/embed/") and f.endswith(".csv") for f in files)
     shown = json.loads(run([DVC, "plots", "show", "--json", "-o", str(root.parent / "plots_show")], root, env))
     assert not shown.get("errors"), shown.get("errors")
-    assert set(shown["data"]) == declared
+    assert set(shown["data"]) == files
     diff = json.loads(run([DVC, "plots", "diff", "HEAD", "temp-split", "--json", "-o", str(root.parent / "plots_diff")], root, env))
     assert not diff.get("errors"), diff.get("errors")
-    assert set(diff["data"]) == declared
+    assert set(diff["data"]) == files
     for path, renders in diff["data"].items():
         revisions = {rev for render in renders for rev in render["revisions"]}
         assert len(revisions) == 2, (path, revisions)

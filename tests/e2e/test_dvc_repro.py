@@ -20,15 +20,16 @@ def test_repro_builds_everything_then_has_nothing_to_do(repo_copy):
     root, env = repo_copy
     run([DVC, "repro"], root, env)
     for stage in ("download", "split", "augment", "train_baselines", "train_cnn", "segment", "skin_tone_classify",
-                  "fairness_eval"):
+                  "fairness_eval", "embed"):
         assert json.loads((root / "metrics" / f"{stage}.json").read_text()), stage
     assert (root / "models" / "baselines" / "best.joblib").exists()
     assert (root / "models" / "cnn" / "model.keras").exists()
     assert json.loads((root / "metrics" / "train_cnn.json").read_text())["vs_best_baseline"]["baseline"]
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"download", "split", "augment", "train_baselines", "train_cnn", "segment",
-                                   "skin_tone_classify", "fairness_eval"}
+                                   "skin_tone_classify", "fairness_eval", "embed"}
     assert (root / "models" / "fairness" / "test_predictions.csv").exists()
+    assert (root / "plots" / "embed" / "by_class.png").exists() and (root / "plots" / "embed" / "pca_cnn.csv").exists()
     again = run([DVC, "repro"], root, env)
     assert "Running stage" not in again
     status = run([DVC, "status"], root, env)
@@ -42,17 +43,32 @@ ARCHIVE_OUTS = {"models/cnn", "models/segment"}  # the U-Net is saved as a .kera
 
 
 def _lock_without_archive_hashes(path: Path) -> bytes:
+    """dvc.lock without the hashes of those archives, as outputs and as inputs of a later stage
+    (embed reads models/cnn/model.keras), nor of metrics/embed.json (its seconds differ; its other
+    numbers are compared by outputs())."""
     lock = yaml.safe_load(path.read_text())
     for stage in lock["stages"].values():
-        for out in stage.get("outs", []):
-            if out["path"] in ARCHIVE_OUTS:
-                out.pop("md5", None)
+        for entry in [*stage.get("outs", []), *stage.get("deps", [])]:
+            if entry["path"] == "metrics/embed.json":
+                entry.pop("md5", None), entry.pop("size", None)
+            if any(entry["path"] == out or entry["path"].startswith(f"{out}/") for out in ARCHIVE_OUTS):
+                entry.pop("md5", None)
     return yaml.safe_dump(lock, sort_keys=True).encode()
+
+
+def _without_seconds(data):
+    """embed's metrics record how long each projection took: wall time, the one number that may differ."""
+    if isinstance(data, dict):
+        return {key: _without_seconds(value) for key, value in data.items() if key != "seconds"}
+    return data
 
 
 def outputs(root: Path) -> dict[str, bytes]:
     files = [*(root / "metrics").glob("*.json"), *(p for p in (root / "plots").rglob("*") if p.is_file())]
     found = {str(p.relative_to(root)): p.read_bytes() for p in files}
+    embed = json.loads(found["metrics/embed.json"])
+    assert all(isinstance(m["seconds"], float) for methods in embed["projections"].values() for m in methods.values())
+    found["metrics/embed.json"] = json.dumps(_without_seconds(embed), sort_keys=True).encode()
     found["dvc.lock"] = _lock_without_archive_hashes(root / "dvc.lock")
     return found
 
@@ -82,8 +98,9 @@ def test_changing_an_augment_param_reruns_augment_and_downstream_only(repo_copy)
     output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
     # train_cnn compares itself with the best baseline, so it reruns when the baseline's outputs change;
-    # fairness_eval judges the baseline's test predictions
-    assert {"augment", "train_baselines"} <= ran <= {"augment", "train_baselines", "train_cnn", "fairness_eval"}
+    # fairness_eval judges the baseline's test predictions; embed maps data/augmented
+    assert {"augment", "train_baselines", "embed"} <= ran <= {"augment", "train_baselines", "train_cnn", "fairness_eval",
+                                                              "embed"}
 
 
 def test_changing_a_cnn_param_reruns_train_cnn_only(repo_copy):
@@ -100,7 +117,8 @@ def test_changing_a_cnn_param_reruns_train_cnn_only(repo_copy):
     (trials / "kept.txt").write_text("DVC must not empty this folder before a rerun (persist: true)")
     output = run([DVC, "repro"], root, env)
     ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train_cnn", "fairness_eval"}  # fairness_eval judges the CNN and retrains its recipe
+    assert ran == {"train_cnn", "fairness_eval", "embed"}  # fairness_eval judges the CNN and retrains its recipe;
+    # embed maps its embeddings
     metrics = json.loads((root / "metrics" / "train_cnn.json").read_text())
     assert metrics["image_size"] == 20 and metrics["tuner"]["trials_run"] == 1
     assert (trials / "kept.txt").exists() and len(list(trials.glob("*/trial_*/trial.json"))) == 1

@@ -18,6 +18,9 @@ SMALL = {
     "segment": {"work_size": 64, "bootstrap": 100,
                 "unet": {"image_size": 32, "base_filters": 4, "depth": 2, "epochs": 2, "patience": 2, "batch_size": 16}},
     "fairness_eval": {"bootstrap": 100, "min_group_size": 8, "ita_bins": 4},
+    # UMAP costs ~30 s of numba compilation in every process: the e2e repros map by PCA and t-SNE,
+    # tests/stages/test_embed.py and tests/unit/test_embedding.py run UMAP
+    "embed": {"methods": ["pca", "tsne"], "train_points": 40, "tsne": {"max_iter": 250}},
 }
 
 

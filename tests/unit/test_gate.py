@@ -29,7 +29,8 @@ def test_declared_metrics_are_read_from_the_real_dvc_yaml():
     assert gate.declared_metrics(REPO / "dvc.yaml") == ["metrics/download.json", "metrics/split.json",
                                                          "metrics/augment.json", "metrics/train_baselines.json",
                                                          "metrics/train_cnn.json", "metrics/segment.json",
-                                                         "metrics/skin_tone_classify.json", "metrics/fairness_eval.json"]
+                                                         "metrics/skin_tone_classify.json", "metrics/fairness_eval.json",
+                                                         "metrics/embed.json"]
 
 
 @pytest.mark.parametrize("old, new, status", [
