@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install check run test gate bench dag
+.PHONY: install check run test gate bench dag serve browser-deps
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +25,16 @@ run: check
 
 test: install
 	python -m pytest -q tests
+
+# the web app on http://127.0.0.1:8000 (after `make run`); HOST=0.0.0.0 PORT=... to change
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: install
+	python -m skinlab.app --host $(HOST) --port $(PORT)
+
+# headless Chromium and its driver for tests/app/test_browser.py (Debian packages; root or sudo)
+browser-deps:
+	.ci/browser-deps
 
 # a fresh dvc repro of HEAD reproduces the committed metrics and does not regress (.ci/gate)
 gate: install
