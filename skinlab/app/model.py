@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skinlab import healthy_skin, io
+from skinlab import healthy_skin, io, skin_tone_report
 from skinlab.data.schema import CLASSES, MALIGNANT
 from skinlab.evaluation.calibration import scale
 from skinlab.tta import view
@@ -68,12 +68,7 @@ class Bundle:
         self.views = [tuple(v) for v in self.card["tta"]["views"]]
         self.temperature = float(self.card.get("temperature") or 1.0)
         cfg = params.load(paths.params) if paths.params.exists() else params.parse({})
-        st = cfg.skin_tone_classify
-        self.skin = healthy_skin.SkinOptions(
-            work_size=st.work_size, lesion_margin=st.lesion_margin, hair_threshold=st.hair_threshold,
-            highlight_value=st.highlight_value, highlight_saturation=st.highlight_saturation,
-            min_skin_fraction=st.min_skin_fraction, colour_constancy=st.colour_constancy,
-            shades_of_gray_power=st.shades_of_gray_power, band_cuts=st.band_cuts, fitzpatrick_cuts=st.fitzpatrick_cuts)
+        self.skin = skin_tone_report.options(cfg.skin_tone_classify)  # as skin_tone_classify measures
         self.segmenter, self.segment_method = self._segmenter(paths.segment, cfg)
 
     def _segmenter(self, folder: Path, cfg):
