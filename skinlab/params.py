@@ -301,6 +301,8 @@ class SegmentUnet(Section):
     batch_size: StrictInt = Field(16, ge=1, le=1024)
     learning_rate: float = Field(0.003, gt=0, le=1)  # peak of a cosine decay
     threshold: float = Field(0.5, gt=0, lt=1)  # probability at or above which a pixel is lesion
+    tta: Literal["none", "flips"] = "flips"  # flips: mean probability of the image and its three mirrors
+    clean: bool = True  # fill holes, keep the central component (as the classical methods do)
     augment: CnnAugment = CnnAugment()
 
     @model_validator(mode="after")

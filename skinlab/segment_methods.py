@@ -73,6 +73,6 @@ def build_all(cfg: Segment, seed: int, found, run=None) -> tuple[dict[str, Metho
                                  f"(see the data README) or list a classical method in segment.methods in params.yaml")
         else:
             unet = unet_train.fit(cfg.unet, train, val, seed, run)
-    methods = {name: unet_train.Segmenter(unet.model, cfg.unet.threshold) if name == "unet" else build(name, cfg, seed)
+    methods = {name: unet_train.Segmenter(unet.model, cfg.unet.threshold, cfg.unet.tta, cfg.unet.clean) if name == "unet" else build(name, cfg, seed)
                for name in names}
     return methods, unet, skipped

@@ -200,8 +200,11 @@ def card(cfg, metrics: dict, unet=None) -> dict:
               "output": "bool mask at the image's own size (lesion = True)", "disclaimer": DISCLAIMER}
     if unet is not None:
         result["unet"] = {"file": "unet.keras", "image_size": cfg.unet.image_size, "threshold": cfg.unet.threshold,
+                          "tta": cfg.unet.tta, "clean": cfg.unet.clean,
                           "input": "RGB 0..255 float32, the whole image area-resized to image_size x image_size",
-                          "output": "lesion probability per pixel; upsample to the image's size, then threshold",
+                          "output": ("lesion probability per pixel (tta flips: the mean over the image and its three mirrors); "
+                                     "upsample to the image's size, threshold, then (clean) fill holes and keep the "
+                                     "central component"),
                           "best_epoch": unet.best_epoch, "val_dice_at_network_size": unet.best_val_dice}
     return result
 

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
-from skinlab import segmentation_data
+from skinlab import segmentation, segmentation_data
 from skinlab.data import tfdata
 from skinlab.evaluation import segmentation as seg_metrics
 from skinlab.models import unet
@@ -27,6 +28,7 @@ from skinlab.params import SegmentUnet
 log = logging.getLogger(__name__)
 CURVE_COLUMNS = ("epoch", "learning_rate", "loss", "val_dice")
 WEIGHTS_KEY = "segment.unet.weights"
+TTA_MODES = ("none", "flips")
 
 
 @dataclasses.dataclass
@@ -116,18 +118,30 @@ def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence,
 class Segmenter:
     """`fn(rgb) -> bool mask` at the image's size: area-resize to the network's size (as the
     training stream does), predict, upsample the probability and threshold it. The resize and
-    the forward pass run as one compiled graph (traced once per image size)."""
+    the forward pass run as one compiled graph (traced once per image size).
 
-    def __init__(self, model, threshold: float = 0.5):
+    `tta="flips"` averages the probability over the image and its horizontal, vertical and double
+    mirror (one batch of four, each map mirrored back). `clean=True` then fills holes and keeps
+    the one component the classical methods keep (`segmentation.keep_central`: the largest
+    trade-off of area and distance from the centre, or one filling half the frame)."""
+
+    def __init__(self, model, threshold: float = 0.5, tta: str = "none", clean: bool = False):
         import tensorflow as tf
 
-        self.model, self.threshold = model, threshold
+        if tta not in TTA_MODES:
+            raise ValueError(f"unknown U-Net tta {tta!r}; valid: {', '.join(TTA_MODES)}")
+        self.model, self.threshold, self.tta, self.clean = model, threshold, tta, bool(clean)
         self.size = int(model.input_shape[1])
+        flips = tta == "flips"
 
         @tf.function(reduce_retracing=True)
         def forward(rgb):
             image = tf.image.resize(tf.cast(rgb[None], tf.float32), (self.size, self.size), method="area")
-            return model(image, training=False)[0, ..., 0]
+            if not flips:
+                return model(image, training=False)[0, ..., 0]
+            views = tf.concat([image, image[:, :, ::-1], image[:, ::-1], image[:, ::-1, ::-1]], axis=0)
+            prob = model(views, training=False)[..., 0]
+            return (prob[0] + prob[1, :, ::-1] + prob[2, ::-1] + prob[3, ::-1, ::-1]) / 4.0
 
         self._forward = forward
 
@@ -137,11 +151,14 @@ class Segmenter:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
-        return segmentation_data.upsample_mask(self.probability(rgb), height, width, self.threshold)
+        mask = segmentation_data.upsample_mask(self.probability(rgb), height, width, self.threshold)
+        if self.clean and mask.any():
+            mask = segmentation.keep_central(ndimage.binary_fill_holes(mask))
+        return mask
 
 
-def load(path: str | Path, threshold: float = 0.5) -> Segmenter:
+def load(path: str | Path, threshold: float = 0.5, tta: str = "none", clean: bool = False) -> Segmenter:
     """A saved U-Net (`models/segment/unet.keras`) as a Segmenter."""
     import keras
 
-    return Segmenter(keras.models.load_model(path, compile=False), threshold)
+    return Segmenter(keras.models.load_model(path, compile=False), threshold, tta, clean)

@@ -77,8 +77,10 @@ class Bundle:
         card = io.read_json(folder / "card.json") if (folder / "card.json").exists() else {"chosen": "otsu"}
         chosen = card["chosen"]
         if chosen == "unet":
-            threshold = float(card.get("params", {}).get("unet", {}).get("threshold", 0.5))
-            return unet_train.load(_require(folder / "unet.keras", "make run (dvc repro segment)"), threshold), chosen
+            unet = card.get("params", {}).get("unet", {})
+            path = _require(folder / "unet.keras", "make run (dvc repro segment)")
+            return unet_train.load(path, float(unet.get("threshold", 0.5)), unet.get("tta", "none"),
+                                   bool(unet.get("clean", False))), chosen
         return segment_methods.build(chosen, cfg.segment, cfg.base.seed), chosen
 
     @property

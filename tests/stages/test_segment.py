@@ -105,7 +105,9 @@ def test_the_unet_is_trained_on_train_stopped_on_val_saved_and_described(small_p
     from skinlab import unet_train
     from skinlab.evaluation.segmentation import dice
 
-    segmenter = unet_train.load(first / "model" / "unet.keras", card["unet"]["threshold"])
+    assert (card["unet"]["tta"], card["unet"]["clean"]) == ("flips", True)  # the defaults
+    segmenter = unet_train.load(first / "model" / "unet.keras", card["unet"]["threshold"], card["unet"]["tta"],
+                                card["unet"]["clean"])
     scores = pd.read_csv(first / "plots" / "scores.csv", dtype={"image_id": str})
     scores = scores[(scores["method"] == "unet") & (scores["split"] == "test")].set_index("image_id")
     for row in split_index(small_pipeline, "test").head(5).itertuples():

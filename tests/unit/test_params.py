@@ -148,6 +148,10 @@ def test_segment_unet_section_checks_the_shape_and_the_weights():
         params.parse({"segment": {"unet": {"encoder": "mobilenet_v3_small", "image_size": 128, "depth": 6}}})
     with pytest.raises(params.ParamsError, match=r"segment.unet.threshold Input should be less than 1"):
         params.parse({"segment": {"unet": {"threshold": 1.0}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet.tta Input should be 'none' or 'flips' \(got 'dihedral'\)"):
+        params.parse({"segment": {"unet": {"tta": "dihedral"}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet.clean"):
+        params.parse({"segment": {"unet": {"clean": "yes please"}}})
     with pytest.raises(params.ParamsError, match=r"segment.unet.augment.hflip"):
         params.parse({"segment": {"unet": {"augment": {"hflip": 2}}}})
     with pytest.raises(params.ParamsError, match=r"unknown key 'segment.unet.epoch'"):

@@ -79,3 +79,60 @@ def test_a_fit_without_train_or_val_masks_is_refused(tmp_path):
     train = discs(tmp_path, "train", 2, seed=1)
     with pytest.raises(ValueError, match=r"needs train and val images with ground-truth masks \(got 2 train, 0 val\)"):
         unet_train.fit(TINY, train, ([], []), seed=0)
+
+
+
+def _keras_map(kernel=None):
+    """A stand-in U-Net: the red channel / 255 as the lesion probability (kernel None), or a sigmoid
+    of a fixed 3x3 convolution of it (a map that is not mirror-symmetric). Plain layers, so it
+    saves and loads like the real one."""
+    import keras
+
+    image = keras.Input((16, 16, 3))
+    red = keras.layers.Conv2D(1, 1, use_bias=False)
+    layers = [red]
+    if kernel is not None:
+        layers.append(keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid", use_bias=False))
+    out = image
+    for layer in layers:
+        out = layer(out)
+    model = keras.Model(image, out)
+    red.set_weights([np.array([1 / 255, 0, 0], np.float32).reshape(1, 1, 3, 1)])
+    if kernel is not None:
+        layers[1].set_weights([np.asarray(kernel, np.float32).reshape(3, 3, 1, 1)])
+    return model
+
+
+def test_flips_tta_is_the_mean_of_the_four_mirrored_predictions():
+    model = _keras_map(kernel=[[4, -2, 0], [1, 3, -5], [0, 2, 6]])  # lop-sided: mirroring changes the map
+    rgb = np.random.default_rng(0).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    plain = unet_train.Segmenter(model)
+    views = [plain.probability(rgb),
+             plain.probability(rgb[:, ::-1])[:, ::-1],
+             plain.probability(rgb[::-1])[::-1],
+             plain.probability(rgb[::-1, ::-1])[::-1, ::-1]]
+    assert not np.allclose(views[0], views[1], atol=1e-3)  # the views differ, so the test can fail
+    flips = unet_train.Segmenter(model, tta="flips")
+    np.testing.assert_allclose(flips.probability(rgb), np.mean(views, axis=0), atol=1e-6)
+    with pytest.raises(ValueError, match=r"unknown U-Net tta 'rot'; valid: none, flips"):
+        unet_train.Segmenter(model, tta="rot")
+
+
+def test_clean_fills_holes_and_keeps_the_central_component(tmp_path):
+    model = _keras_map()
+    disc = np.zeros((16, 16), np.uint8)
+    cv2.circle(disc, (8, 8), 5, 1, -1)
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[..., 0] = disc * 255  # the lesion: red 255 = probability 1
+    rgb[7:9, 7:9, 0] = 0  # a hole in it
+    rgb[0:2, 14:16, 0] = 255  # a speck in a corner
+    raw = unet_train.Segmenter(model)(rgb)
+    assert not raw[8, 8] and raw[0, 15]  # without clean: the hole and the speck are kept
+    cleaned = unet_train.Segmenter(model, clean=True)(rgb)
+    assert np.array_equal(cleaned, disc.astype(bool))  # hole filled, speck dropped, nothing else moved
+    blank = unet_train.Segmenter(model, clean=True)(np.zeros((16, 16, 3), np.uint8))
+    assert blank.shape == (16, 16) and not blank.any()  # nothing predicted stays nothing
+    model.save(tmp_path / "unet.keras")
+    loaded = unet_train.load(tmp_path / "unet.keras", 0.5, "flips", True)
+    assert (loaded.tta, loaded.clean) == ("flips", True)
+    assert np.array_equal(loaded(rgb), cleaned)  # this stand-in is mirror-symmetric: flips change nothing

@@ -1,0 +1,56 @@
+"""Choose segment.unet.tta and segment.unet.clean on val: scores one trained U-Net
+(models/segment/unet.keras, or the --model of a segment run) with each combination on the val
+and test images that have masks, beside the threshold of params.yaml. Asserts nothing; the
+choice is the best val row (test is printed to see whether val's verdict holds, never to choose).
+
+Run from the repository root, after the segment stage:
+    python -m bench.segment_unet_options [--model models/segment/unet.keras] [--params params.yaml]
+                                         [--raw data/raw] [--split data/split]
+"""
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from skinlab import params, segment_report, unet_train
+from skinlab.data import dataset
+from skinlab.data.schema import SPLITS
+from skinlab.evaluation import segmentation as seg_metrics
+
+SCORED = ("val", "test")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path("models/segment/unet.keras"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--raw", type=Path, default=Path("data/raw"))
+    parser.add_argument("--split", type=Path, default=Path("data/split"))
+    args = parser.parse_args(argv)
+    threshold = params.load(args.params).segment.unet.threshold
+    found = segment_report.items(args.raw, {split: dataset.read_index(args.split, split) for split in SPLITS})
+    options = list(itertools.product(unet_train.TTA_MODES, (False, True)))
+    base = unet_train.load(args.model, threshold)
+    segmenters = {option: unet_train.Segmenter(base.model, threshold, *option) for option in options}
+    scores = {(split, option): [] for split in SCORED for option in options}
+    for item in found:
+        if item.split in SCORED and item.mask is not None:
+            rgb, truth = segment_report.read_pair(item)
+            for option, segment in segmenters.items():
+                row = seg_metrics.scores(truth, segment(rgb))
+                scores[item.split, option].append((row["dice"], row["thresholded_jaccard"]))
+    print(f"{args.model}, threshold {threshold}: mean Dice / thresholded Jaccard")
+    print(f"{'tta':6s} {'clean':6s} " + " ".join(f"{split + ' (n=' + str(len(scores[split, options[0]])) + ')':>20s}"
+                                            for split in SCORED))
+    for option in options:
+        cells = [f"{np.mean(scores[s, option], axis=0)[0]:.4f} / {np.mean(scores[s, option], axis=0)[1]:.4f}"
+                 for s in SCORED]
+        print(f"{option[0]:6s} {str(option[1]).lower():6s} " + " ".join(f"{c:>20s}" for c in cells))
+    best = max(options, key=lambda option: np.mean(scores["val", option], axis=0)[0])
+    print(f"best on val Dice: tta {best[0]}, clean {str(best[1]).lower()}")
+
+
+if __name__ == "__main__":
+    main()
