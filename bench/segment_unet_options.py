@@ -41,12 +41,15 @@ def main(argv=None) -> None:
             for option, segment in segmenters.items():
                 row = seg_metrics.scores(truth, segment(rgb))
                 scores[item.split, option].append((row["dice"], row["thresholded_jaccard"]))
+    if not scores["val", options[0]]:
+        raise SystemExit(f"segment_unet_options: no val image of {args.split} has a ground-truth mask: "
+                         f"nothing to choose on (the U-Net needs masks; see the data README)")
     print(f"{args.model}, threshold {threshold}: mean Dice / thresholded Jaccard")
     print(f"{'tta':6s} {'clean':6s} " + " ".join(f"{split + ' (n=' + str(len(scores[split, options[0]])) + ')':>20s}"
                                             for split in SCORED))
     for option in options:
         cells = [f"{np.mean(scores[s, option], axis=0)[0]:.4f} / {np.mean(scores[s, option], axis=0)[1]:.4f}"
-                 for s in SCORED]
+                 if scores[s, option] else "n/a" for s in SCORED]
         print(f"{option[0]:6s} {str(option[1]).lower():6s} " + " ".join(f"{c:>20s}" for c in cells))
     best = max(options, key=lambda option: np.mean(scores["val", option], axis=0)[0])
     print(f"best on val Dice: tta {best[0]}, clean {str(best[1]).lower()}")
