@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from skinlab.params import SegmentUnet
 log = logging.getLogger(__name__)
 CURVE_COLUMNS = ("epoch", "learning_rate", "loss", "val_dice")
 WEIGHTS_KEY = "segment.unet.weights"
-TTA_MODES = ("none", "flips")
+TTA_MODES = typing.get_args(SegmentUnet.model_fields["tta"].annotation)  # ("none", "flips"), as params.py declares
 
 
 @dataclasses.dataclass

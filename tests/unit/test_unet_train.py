@@ -81,7 +81,6 @@ def test_a_fit_without_train_or_val_masks_is_refused(tmp_path):
         unet_train.fit(TINY, train, ([], []), seed=0)
 
 
-
 def _keras_map(kernel=None):
     """A stand-in U-Net: the red channel / 255 as the lesion probability (kernel None), or a sigmoid
     of a fixed 3x3 convolution of it (a map that is not mirror-symmetric). Plain layers, so it
