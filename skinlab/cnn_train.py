@@ -221,7 +221,7 @@ def train(cfg: TrainCnn, train: tfdata.Table, val: tfdata.Table, seed: int, stra
     strategy = strategy or tf.distribute.get_strategy()
     weights = tfdata.class_weights(train.labels, cfg.class_weight)
     train_ds = tfdata.train_dataset(train, cfg.image_size, cfg.batch_size, seed, cfg.augment, weights, cfg.sampling,
-                                    image_weights)
+                                    image_weights, cfg.mixup)
     val_ds = tfdata.eval_dataset(val, cfg.image_size, cfg.batch_size)
     steps = tfdata.steps_per_epoch(len(train), cfg.batch_size)
     with strategy.scope():

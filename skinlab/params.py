@@ -244,6 +244,7 @@ class TrainCnn(Section):
     class_weight: Literal["none", "sqrt", "balanced"] = "sqrt"
     sampling: Literal["shuffle", "balanced"] = "shuffle"
     augment: CnnAugment = CnnAugment()
+    mixup: float = Field(0.0, ge=0, le=10)  # Beta(a, a) of mixup within each training batch; 0 = off
     tta: Literal["none", "flips", "dihedral"] = "flips"  # views averaged at val/test: 1, 3 or all 8 symmetries
     weight_average: float = Field(0.0, ge=0, lt=1)  # EMA decay of the weights per step; 0 = off
     calibration: Literal["temperature", "none"] = "temperature"  # fitted on val, applied to saved probabilities

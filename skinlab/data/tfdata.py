@@ -119,7 +119,8 @@ def _inputs(image, metadata, with_metadata: bool):
 
 
 def train_dataset(data: Table, size: int, batch_size: int, seed: int, cfg: CnnAugment = NO_AUGMENT,
-                  weights: np.ndarray | None = None, sampling: str = "shuffle", image_weights: np.ndarray | None = None):
+                  weights: np.ndarray | None = None, sampling: str = "shuffle", image_weights: np.ndarray | None = None,
+                  mixup: float = 0.0):
     """Endless training stream of (inputs, one-hot label, loss weight) batches; fit with steps_per_epoch().
 
     An image's loss weight is its class's entry of `weights` times its own entry of
@@ -128,6 +129,8 @@ def train_dataset(data: Table, size: int, batch_size: int, seed: int, cfg: CnnAu
     `shuffle`: every image once per pass, reshuffled each pass. `balanced`: each element draws
     its class uniformly, then an image of that class (every class equally often per batch on
     average, rare classes repeated, with a fresh augmentation each time).
+
+    `mixup` > 0 blends each batch with itself reversed (see mix_batch); 0 leaves the stream as is.
     """
     import tensorflow as tf
 
@@ -162,7 +165,32 @@ def train_dataset(data: Table, size: int, batch_size: int, seed: int, cfg: CnnAu
         return _inputs(image, metadata, with_metadata), tf.one_hot(label, len(CLASSES)), weight
 
     ds = tf.data.Dataset.zip((ds, draws)).map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if mixup > 0:
+        mix_draws = tf.data.Dataset.random(seed=seed + 7919).batch(2)
+        ds = tf.data.Dataset.zip((ds, mix_draws)).map(
+            lambda batch, draw: mix_batch(*batch, draw, mixup), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def mix_batch(inputs, labels, weights, seed, alpha: float):
+    """Mixup (Zhang et al. 2018): element i becomes lam_i * element i + (1 - lam_i) * element n-1-i of
+    the same batch, lam_i ~ Beta(alpha, alpha) drawn statelessly from `seed`; the image, the
+    metadata, the one-hot label and the loss weight are blended alike."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+    n = tf.shape(labels)[0]
+    a = tf.random.stateless_gamma([n], seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma([n], seeds[1], alpha=alpha)
+    lam = a / tf.maximum(a + b, 1e-12)
+
+    def blend(x):
+        shape = tf.concat([[n], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0)
+        weight = tf.cast(tf.reshape(lam, shape), x.dtype)
+        return weight * x + (1 - weight) * tf.reverse(x, axis=[0])
+
+    return tf.nest.map_structure(blend, inputs), blend(labels), blend(weights)
 
 
 def eval_dataset(data: Table, size: int, batch_size: int):

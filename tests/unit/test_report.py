@@ -38,10 +38,10 @@ def test_recipes_table_compares_runs_named_with_plus(tmp_path):
 
     import yaml
 
-    def snapshot(name, metadata, weight_average, bacc, versus):
+    def snapshot(name, metadata, weight_average, bacc, versus, **more):
         run = tmp_path / "results" / name
         (run / "metrics").mkdir(parents=True)
-        (run / "params.yaml").write_text(yaml.safe_dump({"train_cnn": {"weight_average": weight_average}}))
+        (run / "params.yaml").write_text(yaml.safe_dump({"train_cnn": {"weight_average": weight_average, **more}}))
         test = {"balanced_accuracy": bacc, "balanced_accuracy_ci95": [bacc - 0.05, bacc + 0.05], "accuracy": 0.7,
                 "macro_auc_ovr": 0.9, "melanoma_sensitivity": 0.5}
         (run / "metrics" / "train_cnn.json").write_text(json.dumps(
@@ -49,13 +49,14 @@ def test_recipes_table_compares_runs_named_with_plus(tmp_path):
              "val_balanced_accuracy_best": 0.55, "test": test, "vs_best_baseline": versus}))
 
     snapshot("plain", [], 0.0, 0.6, None)
-    snapshot("fused", ["age", "sex"], 0.998, 0.65, {"difference": 0.1, "difference_ci95": [0.02, 0.18]})
+    snapshot("fused", ["age", "sex"], 0.998, 0.65, {"difference": 0.1, "difference_ci95": [0.02, 0.18]},
+             class_weight="balanced", mixup=0.2)
     assert [p.name for p in report.run_dirs(tmp_path / "results" / "plain+fused")] == ["plain", "fused"]
     assert report.run_dirs(tmp_path / "results" / "plain") == [tmp_path / "results" / "plain"]
     lines = report.render("recipes", tmp_path / "results" / "plain+fused").splitlines()
     assert len(lines) == 4
-    assert lines[2] == "| plain | 64 | none | off | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.700 | 0.900 | 0.500 | n/a |"
-    assert lines[3] == "| fused | 64 | age, sex | 0.998 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.700 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
+    assert lines[2] == "| plain | 64 | none | sqrt | off | off | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.700 | 0.900 | 0.500 | n/a |"
+    assert lines[3] == "| fused | 64 | age, sex | balanced | 0.2 | 0.998 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.700 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
 
 
 def _cnn_metrics(tmp_path, **entries):

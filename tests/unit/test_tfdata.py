@@ -107,3 +107,39 @@ def test_image_weights_multiply_the_class_weight_of_their_own_image(tmp_path):
     for bad in (np.ones(len(data) - 1), np.full(len(data), -1.0), np.full(len(data), np.nan)):
         with pytest.raises(ValueError, match="image_weights must be"):
             tfdata.train_dataset(data, 16, 8, seed=2, image_weights=bad)
+
+
+def test_mixup_blends_image_metadata_label_and_weight_by_one_draw(tmp_path):
+    """Each element is lam * itself + (1 - lam) * its mirror in the batch: lam is read back from
+    the pixels and must then give the label, the metadata and the loss weight."""
+    frame = write_images(tmp_path, [3, 2, 4, 1, 2, 5, 3])
+    metadata = np.stack([np.arange(len(frame)), np.arange(len(frame)) % 3], axis=1).astype(np.float32)
+    data = tfdata.table(tmp_path, frame, metadata)
+    weights = tfdata.class_weights(data.labels, "balanced")
+
+    def batches(mixup, seed=3):
+        ds = tfdata.train_dataset(data, 16, 8, seed, cfg=GEOMETRY_ONLY, weights=weights, mixup=mixup)
+        return [(x["image"].numpy(), x["metadata"].numpy(), y.numpy(), w.numpy()) for x, y, w in ds.take(3)]
+
+    lams = []
+    for plain, mixed in zip(batches(0.0), batches(0.4)):
+        (x0, m0, y0, w0), (x1, m1, y1, w1) = plain, mixed
+        for i in range(len(y0)):
+            j = len(y0) - 1 - i
+            gap = (x0[i] - x0[j]).ravel()
+            if np.abs(gap).max() < 1:  # identical pixels: no lam to read, the element must be unchanged
+                np.testing.assert_allclose(x1[i], x0[i], atol=1e-3)
+                continue
+            lam = float(np.dot((x1[i] - x0[j]).ravel(), gap) / np.dot(gap, gap))
+            assert -1e-6 <= lam <= 1 + 1e-6
+            np.testing.assert_allclose(x1[i], lam * x0[i] + (1 - lam) * x0[j], atol=1e-2)
+            np.testing.assert_allclose(y1[i], lam * y0[i] + (1 - lam) * y0[j], atol=1e-4)
+            np.testing.assert_allclose(m1[i], lam * m0[i] + (1 - lam) * m0[j], atol=1e-3)
+            np.testing.assert_allclose(w1[i], lam * w0[i] + (1 - lam) * w0[j], rtol=1e-4)
+            lams.append(lam)
+        np.testing.assert_allclose(y1.sum(axis=1), 1.0, rtol=1e-6)
+    assert len(lams) >= 12 and np.ptp(lams) > 0.3  # real, varied blends, not a copy of the plain stream
+    again = batches(0.4)
+    for (x1, _, y1, _), (x2, _, y2, _) in zip(batches(0.4), again):
+        np.testing.assert_array_equal(x1, x2)  # same seed, same blends
+        np.testing.assert_array_equal(y1, y2)
