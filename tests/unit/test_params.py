@@ -101,6 +101,8 @@ def test_train_cnn_section_rejects_bad_values_naming_the_key():
         params.parse({"train_cnn": {"learning_rte": 0.1}})
     with pytest.raises(params.ParamsError, match="train_cnn.epochs"):
         params.parse({"train_cnn": {"epochs": 0}})
+    with pytest.raises(params.ParamsError, match=r"train_cnn.mixup Input should be greater than or equal to 0 \(got -0.2\)"):
+        params.parse({"train_cnn": {"mixup": -0.2}})
     with pytest.raises(params.ParamsError, match=r"train_cnn.metadata.0 .*'dx_type'"):
         params.parse({"train_cnn": {"metadata": ["dx_type"]}})  # it leaks the label
     with pytest.raises(params.ParamsError, match="train_cnn: weights: imagenet needs a keras.applications arch"):

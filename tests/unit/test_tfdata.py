@@ -121,8 +121,8 @@ def test_mixup_blends_image_metadata_label_and_weight_by_one_draw(tmp_path):
         ds = tfdata.train_dataset(data, 16, 8, seed, cfg=GEOMETRY_ONLY, weights=weights, mixup=mixup)
         return [(x["image"].numpy(), x["metadata"].numpy(), y.numpy(), w.numpy()) for x, y, w in ds.take(3)]
 
-    lams = []
-    for plain, mixed in zip(batches(0.0), batches(0.4)):
+    lams, mixed_stream = [], batches(0.4)
+    for plain, mixed in zip(batches(0.0), mixed_stream):
         (x0, m0, y0, w0), (x1, m1, y1, w1) = plain, mixed
         for i in range(len(y0)):
             j = len(y0) - 1 - i
@@ -139,7 +139,6 @@ def test_mixup_blends_image_metadata_label_and_weight_by_one_draw(tmp_path):
             lams.append(lam)
         np.testing.assert_allclose(y1.sum(axis=1), 1.0, rtol=1e-6)
     assert len(lams) >= 12 and np.ptp(lams) > 0.3  # real, varied blends, not a copy of the plain stream
-    again = batches(0.4)
-    for (x1, _, y1, _), (x2, _, y2, _) in zip(batches(0.4), again):
+    for (x1, _, y1, _), (x2, _, y2, _) in zip(mixed_stream, batches(0.4)):
         np.testing.assert_array_equal(x1, x2)  # same seed, same blends
         np.testing.assert_array_equal(y1, y2)
