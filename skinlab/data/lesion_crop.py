@@ -9,7 +9,8 @@ blue channel, hairs removed, vignette left out, central component). The crop is 
 around the lesion's bounding box, widened by `margin` of its side on each edge, never smaller
 than `min_side` of the image's shorter side, shifted to stay inside the image; where no lesion
 is found the whole centre square is kept. Crops are not resized (the CNN resizes to its own
-input), masks are cut with their images, and boxes.csv records every box.
+input), masks are cut with their images, boxes.csv records every box and lesion_crop.json the
+settings and a summary.
 
 Why: in HAM10000 a small lesion fills a small part of the frame, so at the CNN's 64 px it is a
 few dozen pixels across; cropping gives it the input's pixels (README, ham10000-224 runs).
@@ -87,7 +88,16 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
                 log.info("lesion_crop: %d images", n + 1)
         boxes = pd.DataFrame(rows, columns=BOX_COLUMNS)
         io.write_csv(tmp / "boxes.csv", boxes)
+        settings = {"source": str(source), "margin": margin, "min_side": min_side, "work_size": work_size}
+        io.write_json(tmp / "lesion_crop.json", summary(boxes, settings))
     return boxes
+
+
+def summary(boxes: pd.DataFrame, settings: dict) -> dict:
+    """The settings of a crop and what it did: how large the crops are, where no lesion was found."""
+    sides = boxes["bottom"] - boxes["top"]
+    return {**settings, "images": len(boxes), "no_lesion_found": int((boxes["lesion_fraction"] == 0).sum()),
+            "crop_side_px": {"min": int(sides.min()), "median": float(sides.median()), "max": int(sides.max())}}
 
 
 def main(argv=None) -> None:

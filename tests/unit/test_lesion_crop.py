@@ -67,6 +67,10 @@ def test_crop_folder_cuts_each_image_and_its_mask_around_the_lesion(source, tmp_
     assert list(boxes["image_id"]) == ["IMG_a", "IMG_b"]
     assert pd.read_csv(out / "boxes.csv").equals(boxes)
     assert (out / "metadata.csv").read_bytes() == (root / "metadata.csv").read_bytes()
+    written = io.read_json(out / "lesion_crop.json")
+    assert written["margin"] == 0.1 and written["min_side"] == 0.2 and written["images"] == 2
+    assert written["no_lesion_found"] == 0
+    assert written["crop_side_px"]["max"] == (boxes["bottom"] - boxes["top"]).max()
     for row in boxes.itertuples():
         truth = truths[row.image_id]
         crop = io.read_image(out / "images" / f"{row.image_id}.jpg")
