@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from skinlab import io, segmentation
-from skinlab.data import folder
+from skinlab.data import folder, images
 from skinlab.data.raw import InputError
 
 log = logging.getLogger(__name__)
-BOX_COLUMNS = ["image_id", "top", "left", "bottom", "right", "lesion_fraction"]
+BOX_COLUMNS = ["image_id", "height", "width", "top", "left", "bottom", "right", "lesion_fraction"]
 
 
 def square_box(mask: np.ndarray, margin: float = 0.1, min_side: float = 0.4) -> tuple[int, int, int, int]:
@@ -58,10 +58,17 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
                 quality: int = 95) -> pd.DataFrame:
     """Write the cropped copy of `source` to `out` (built aside, swapped in when complete); the boxes."""
     source, out = Path(source), Path(out)
-    if out.resolve() == source.resolve():
-        raise InputError(f"{out}: the output folder must differ from the source")
+    square_box(np.ones((1, 1), bool), margin, min_side)  # bad settings fail before any work
+    inside, outside = source.resolve(), out.resolve()
+    if inside == outside or inside in outside.parents or outside in inside.parents:
+        raise InputError(f"{out}: the output folder must be neither the source {source}, nor inside it, nor above it")
+    if out.exists() and any(out.iterdir()) and not (out / "lesion_crop.json").exists():
+        raise InputError(f"{out}: exists and is not an earlier lesion_crop output (no lesion_crop.json); "
+                         "choose an empty or new folder")
     metadata = folder.find_metadata(source)
     frame = folder.read_table(metadata)
+    if frame.empty:
+        raise InputError(f"{metadata}: no rows")
     index = folder.index_files(source)
     rows = []
     with io.atomic_dir(out) as tmp:
@@ -71,7 +78,10 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
             paths = index.images.get(image_id)
             if not paths:
                 raise InputError(f"{metadata}: image_id {image_id!r} has no image file under {source}")
-            rgb = io.read_image(paths[0])
+            for found in (paths, index.masks.get(image_id) or []):
+                if len(found) > 1:
+                    raise InputError(f"image_id {image_id!r} has {len(found)} files: {', '.join(map(str, found))}")
+            rgb = read(paths[0])  # as the folder import reads it: EXIF orientation applied, size limits
             mask = segmentation.otsu(rgb, work_size=work_size)
             top, left, bottom, right = square_box(mask, margin, min_side)
             name = paths[0].stem + (".jpg" if paths[0].suffix.lower() in (".jpg", ".jpeg") else ".png")
@@ -83,7 +93,7 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
                     raise InputError(f"{index.masks[image_id][0]}: mask is {truth.shape[1]}x{truth.shape[0]}, "
                                      f"its image {rgb.shape[1]}x{rgb.shape[0]}")
                 io.write_image(tmp / "masks" / f"{image_id}{folder.MASK_SUFFIX}.png", truth[top:bottom, left:right])
-            rows.append((image_id, top, left, bottom, right, float(mask.mean())))
+            rows.append((image_id, *rgb.shape[:2], top, left, bottom, right, float(mask.mean())))
             if (n + 1) % 1000 == 0:
                 log.info("lesion_crop: %d images", n + 1)
         boxes = pd.DataFrame(rows, columns=BOX_COLUMNS)
@@ -94,10 +104,22 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
 
 
 def summary(boxes: pd.DataFrame, settings: dict) -> dict:
-    """The settings of a crop and what it did: how large the crops are, where no lesion was found."""
+    """The settings of a crop and what it did: how large the crops are, how many kept the whole centre
+    square (a lesion filling the frame, or Otsu finding one region), how many found no lesion."""
     sides = boxes["bottom"] - boxes["top"]
-    return {**settings, "images": len(boxes), "no_lesion_found": int((boxes["lesion_fraction"] == 0).sum()),
+    kept_whole = int((sides == np.minimum(boxes["height"], boxes["width"])).sum())
+    return {**settings, "images": len(boxes), "kept_whole": kept_whole,
+            "no_lesion_found": int((boxes["lesion_fraction"] == 0).sum()),
             "crop_side_px": {"min": int(sides.min()), "median": float(sides.median()), "max": int(sides.max())}}
+
+
+def read(path: Path) -> np.ndarray:
+    """An image as RGB uint8, decoded as `download`'s folder import decodes it."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    return io.to_rgb(images.decode(data, str(path), images.Limits()).image, str(path))
 
 
 def main(argv=None) -> None:
@@ -114,9 +136,10 @@ def main(argv=None) -> None:
     except (InputError, io.ImageError, io.MaskError, ValueError) as error:
         print(f"lesion_crop: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    sides = boxes["bottom"] - boxes["top"]
-    print(f"lesion_crop: {len(boxes)} images to {args.out}; crop side (px) median {sides.median():.0f}, "
-          f"whole centre square kept for {(boxes['lesion_fraction'] == 0).sum()} without a lesion found")
+    done = summary(boxes, {})
+    print(f"lesion_crop: {done['images']} images to {args.out}; crop side (px) median "
+          f"{done['crop_side_px']['median']:.0f}, whole centre square kept for {done['kept_whole']} "
+          f"({done['no_lesion_found']} without a lesion found)")
 
 
 if __name__ == "__main__":

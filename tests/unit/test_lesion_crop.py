@@ -69,13 +69,15 @@ def test_crop_folder_cuts_each_image_and_its_mask_around_the_lesion(source, tmp_
     assert (out / "metadata.csv").read_bytes() == (root / "metadata.csv").read_bytes()
     written = io.read_json(out / "lesion_crop.json")
     assert written["margin"] == 0.1 and written["min_side"] == 0.2 and written["images"] == 2
-    assert written["no_lesion_found"] == 0
+    assert written["no_lesion_found"] == 0 and written["kept_whole"] == 0
     assert written["crop_side_px"]["max"] == (boxes["bottom"] - boxes["top"]).max()
     for row in boxes.itertuples():
         truth = truths[row.image_id]
         crop = io.read_image(out / "images" / f"{row.image_id}.jpg")
         assert crop.shape[0] == crop.shape[1] == row.bottom - row.top == row.right - row.left
         assert crop.shape[0] < 0.6 * 300  # a small lesion: the crop is much smaller than the frame
+        original = io.read_image(root / "images" / f"{row.image_id}.jpg")[row.top:row.bottom, row.left:row.right]
+        assert np.abs(crop.astype(float) - original).mean() < 3  # the box's own pixels (JPEG loss aside)
         inside = truth[row.top:row.bottom, row.left:row.right].sum() / truth.sum()
         assert inside > 0.97, row.image_id  # the lesion is in the crop
     a = boxes.iloc[0]
@@ -96,8 +98,21 @@ def test_crop_folder_errors_name_the_file_and_leave_no_partial_output(source, tm
     (root / "images" / "IMG_b.jpg").unlink()
     with pytest.raises(InputError, match="IMG_b"):
         lesion_crop.crop_folder(root, out)
-    with pytest.raises(InputError, match="must differ"):
-        lesion_crop.crop_folder(root, root)
+    for wrong in (root, root / "inner", tmp_path):  # the source itself, inside it, above it
+        with pytest.raises(InputError, match="neither the source"):
+            lesion_crop.crop_folder(root, wrong)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not an earlier lesion_crop output"):
+        lesion_crop.crop_folder(root, tmp_path / "busy")
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    (root / "images" / "sub").mkdir()
+    (root / "images" / "sub" / "IMG_a.png").write_bytes(io.encode_image(np.zeros((20, 20, 3), np.uint8)))
+    with pytest.raises(InputError, match="IMG_a.* has 2 files"):
+        lesion_crop.crop_folder(root, out)
+    (root / "metadata.csv").write_text("image_id,lesion_id,dx\n")
+    with pytest.raises(InputError, match="no rows"):
+        lesion_crop.crop_folder(root, out)
 
 
 def test_the_command_line_reports_errors_without_a_traceback(source, tmp_path, capsys):
