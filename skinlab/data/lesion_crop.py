@@ -13,7 +13,8 @@ input), masks are cut with their images, boxes.csv records every box and lesion_
 settings and a summary.
 
 Why: in HAM10000 a small lesion fills a small part of the frame, so at the CNN's 64 px it is a
-few dozen pixels across; cropping gives it the input's pixels (README, ham10000-224 runs).
+few dozen pixels across; cropping gives it the input's pixels. Measured on ham10000-224 (README,
+`ham224-crop30`), it does not pay for the CNN there.
 """
 from __future__ import annotations
 
@@ -34,12 +35,16 @@ log = logging.getLogger(__name__)
 BOX_COLUMNS = ["image_id", "height", "width", "top", "left", "bottom", "right", "lesion_fraction"]
 
 
-def square_box(mask: np.ndarray, margin: float = 0.1, min_side: float = 0.4) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right) of the square crop around the mask's lesion (see module doc)."""
+def check_settings(margin: float, min_side: float) -> None:
     if not 0 <= margin <= 1:
         raise ValueError(f"margin must be in 0..1 (got {margin})")
     if not 0 < min_side <= 1:
         raise ValueError(f"min_side must be in (0, 1] (got {min_side})")
+
+
+def square_box(mask: np.ndarray, margin: float = 0.1, min_side: float = 0.4) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the square crop around the mask's lesion (see module doc)."""
+    check_settings(margin, min_side)
     height, width = mask.shape[:2]
     shorter = min(height, width)
     ys, xs = np.nonzero(mask)
@@ -58,7 +63,7 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
                 quality: int = 95) -> pd.DataFrame:
     """Write the cropped copy of `source` to `out` (built aside, swapped in when complete); the boxes."""
     source, out = Path(source), Path(out)
-    square_box(np.ones((1, 1), bool), margin, min_side)  # bad settings fail before any work
+    check_settings(margin, min_side)  # before any work
     inside, outside = source.resolve(), out.resolve()
     if inside == outside or inside in outside.parents or outside in inside.parents:
         raise InputError(f"{out}: the output folder must be neither the source {source}, nor inside it, nor above it")
@@ -75,10 +80,10 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
         (tmp / "images").mkdir()
         shutil.copyfile(metadata, tmp / metadata.name)
         for n, image_id in enumerate(dict.fromkeys(frame["image_id"].astype(str))):
-            paths = index.images.get(image_id)
+            paths, masks = index.images.get(image_id), index.masks.get(image_id, [])
             if not paths:
                 raise InputError(f"{metadata}: image_id {image_id!r} has no image file under {source}")
-            for found in (paths, index.masks.get(image_id) or []):
+            for found in (paths, masks):
                 if len(found) > 1:
                     raise InputError(f"image_id {image_id!r} has {len(found)} files: {', '.join(map(str, found))}")
             rgb = read(paths[0])  # as the folder import reads it: EXIF orientation applied, size limits
@@ -86,12 +91,12 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
             top, left, bottom, right = square_box(mask, margin, min_side)
             name = paths[0].stem + (".jpg" if paths[0].suffix.lower() in (".jpg", ".jpeg") else ".png")
             io.write_image(tmp / "images" / name, rgb[top:bottom, left:right], quality)
-            if index.masks.get(image_id):
+            if masks:
                 (tmp / "masks").mkdir(exist_ok=True)
-                truth = io.read_mask(index.masks[image_id][0])
-                if truth.shape != rgb.shape[:2]:
-                    raise InputError(f"{index.masks[image_id][0]}: mask is {truth.shape[1]}x{truth.shape[0]}, "
-                                     f"its image {rgb.shape[1]}x{rgb.shape[0]}")
+                truth = io.read_mask(masks[0])
+                if truth.shape != rgb.shape[:2]:  # worded as segment_report.read_pair words it
+                    raise io.MaskError(f"{masks[0]}: mask is {truth.shape[1]}x{truth.shape[0]}, "
+                                       f"its image {paths[0]} is {rgb.shape[1]}x{rgb.shape[0]}")
                 io.write_image(tmp / "masks" / f"{image_id}{folder.MASK_SUFFIX}.png", truth[top:bottom, left:right])
             rows.append((image_id, *rgb.shape[:2], top, left, bottom, right, float(mask.mean())))
             if (n + 1) % 1000 == 0:

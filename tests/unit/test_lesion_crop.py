@@ -106,6 +106,9 @@ def test_crop_folder_errors_name_the_file_and_leave_no_partial_output(source, tm
     with pytest.raises(InputError, match="not an earlier lesion_crop output"):
         lesion_crop.crop_folder(root, tmp_path / "busy")
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    io.write_image(root / "masks" / "IMG_a_segmentation.png", np.zeros((10, 10), np.uint8))
+    with pytest.raises(io.MaskError, match=r"IMG_a_segmentation.png: mask is 10x10, its image .*IMG_a.jpg is 400x300"):
+        lesion_crop.crop_folder(root, out)
     (root / "images" / "sub").mkdir()
     (root / "images" / "sub" / "IMG_a.png").write_bytes(io.encode_image(np.zeros((20, 20, 3), np.uint8)))
     with pytest.raises(InputError, match="IMG_a.* has 2 files"):
@@ -123,3 +126,17 @@ def test_the_command_line_reports_errors_without_a_traceback(source, tmp_path, c
     lesion_crop.main([str(root), str(tmp_path / "out"), "--min-side", "0.2"])
     assert "2 images" in capsys.readouterr().out
     assert cv2.imread(str(tmp_path / "out" / "images" / "IMG_a.jpg")) is not None
+
+
+def test_an_unreadable_image_is_named(source, tmp_path, monkeypatch):
+    root, _ = source
+    real = type(root).read_bytes
+
+    def refuse(path):
+        if path.name == "IMG_b.jpg":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(type(root), "read_bytes", refuse)
+    with pytest.raises(InputError, match=r"IMG_b.jpg: cannot read \(Permission denied\)"):
+        lesion_crop.crop_folder(root, tmp_path / "out")
