@@ -3,6 +3,12 @@
 python -m skinlab.gate                          # workspace vs HEAD~1: does any gated metric regress?
 python -m skinlab.gate --rev main               # ... vs another rev
 python -m skinlab.gate --reproduce --rev HEAD   # every numeric metric vs HEAD, within the reproduce tolerance
+python -m skinlab.gate --record-cpu-kind        # after dvc repro: metrics/made_on.json names this CPU kind
+
+Bit-for-bit reproduction holds on the CPU kind that made the committed metrics (skinlab.cpu_kind,
+metrics/made_on.json). On another kind only the files listed under `reproduce: across_cpu_kinds`
+must reproduce; the other metrics' differences are listed as `other CPU`, and the regression
+check bounds how far the gated ones may move.
 
 Generic over the pipeline: the metrics files are the ones dvc.yaml declares, the metrics and their
 directions are in the thresholds file, so a new stage is gated by adding its thresholds. A commit
@@ -22,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from skinlab import cpu_kind
 
 THRESHOLDS = "metrics_thresholds.yaml"
 ACCEPT_TRAILER = "Accept-Metric-Drop:"
@@ -46,7 +54,7 @@ class Row:
     old: float | None
     new: float | None
     limit: str            # the threshold as printed
-    status: str           # ok | new | accepted | REGRESSION | MISMATCH | MISSING
+    status: str           # ok | new | accepted | other CPU | REGRESSION | MISMATCH | MISSING
     reason: str = ""
 
     @property
@@ -108,6 +116,12 @@ def metrics_at_rev(repo: Path, commit: str, path: str) -> dict | None:
         raise GateError(f"{path} on {commit[:10]} is not valid JSON: {error}") from None
 
 
+def bytes_at_rev(repo: Path, commit: str, path: str) -> bytes | None:
+    """A file's committed bytes on `commit`; None when that commit has no such file."""
+    done = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=repo, capture_output=True)
+    return done.stdout if done.returncode == 0 else None
+
+
 def metrics_in_dir(root: Path, path: str) -> dict | None:
     file = root / path
     if not file.exists():
@@ -132,6 +146,7 @@ class Thresholds:
     regression: dict[str, list[Rule]]       # metrics file -> rules
     reproduce_default: float
     reproduce: dict[str, dict[str, float]]  # metrics file -> pattern -> tolerance
+    across_cpu_kinds: tuple[str, ...] = ()  # files that reproduce bit for bit on any CPU kind
 
 
 def _number(value, where: str, minimum: float = 0.0) -> float:
@@ -162,6 +177,12 @@ def load_thresholds(path: str | Path, declared: list[str]) -> Thresholds:
             regression[file].append(Rule(str(pattern), rule["better"], _number(rule["max_drop"], f"{where}.max_drop")))
     section = dict(data.get("reproduce") or {})
     default = _number(section.pop("default", 0.0), f"{path}: reproduce.default")
+    across = section.pop("across_cpu_kinds", None) or []
+    if not isinstance(across, list):
+        raise GateError(f"{path}: reproduce.across_cpu_kinds must be a list of metrics files (got {across!r})")
+    for file in across:
+        if file not in declared:
+            raise GateError(f"{path}: reproduce.across_cpu_kinds names {file!r}, not a metrics file of dvc.yaml ({', '.join(declared)})")
     reproduce: dict[str, dict[str, float]] = {}
     for file, patterns in section.items():
         if file not in declared:
@@ -169,7 +190,7 @@ def load_thresholds(path: str | Path, declared: list[str]) -> Thresholds:
         if not isinstance(patterns, dict):
             raise GateError(f"{path}: reproduce.{file} must map metric patterns to tolerances (got {patterns!r})")
         reproduce[file] = {str(p): _number(t, f"{path}: reproduce.{file}.{p}") for p, t in patterns.items()}
-    return Thresholds(regression, default, reproduce)
+    return Thresholds(regression, default, reproduce, tuple(across))
 
 
 # ---- the two comparisons -------------------------------------------------------------------------
@@ -263,10 +284,9 @@ def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reprod
         return 0, f"{rev} does not exist (first commit): nothing to compare against, gate passes"
     new_label = "workspace" if new_root.resolve() == repo.resolve() else "produced"
     rows: list[Row] = []
+    notes: list[str] = []
     if reproduce:
-        for path in declared:
-            rows += reproduce_rows(path, thresholds.reproduce_default, thresholds.reproduce.get(path, {}),
-                                   metrics_at_rev(repo, commit, path), metrics_in_dir(new_root, path))
+        rows, notes = _reproduce(repo, commit, new_root, declared, thresholds)
     else:
         accepted = accepted_drops(repo, commit)
         for path, rules in thresholds.regression.items():
@@ -279,7 +299,9 @@ def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reprod
     if shown:
         lines.append(table(shown[:limit], rev, new_label))
     if reproduce:
-        lines.append(f"{len(rows) - len(failed)} of {len(rows)} metrics reproduced within tolerance")
+        exact = sum(row.status == "ok" for row in rows)
+        lines.append(f"{exact} of {len(rows)} metrics reproduced within tolerance")
+    lines += notes
     ungated = [p for p in declared if p not in thresholds.regression]
     if not reproduce and ungated:
         lines.append(f"not gated (no thresholds): {', '.join(ungated)}")
@@ -291,6 +313,58 @@ def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reprod
     return (1 if failed else 0), "\n".join(lines)
 
 
+def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
+               thresholds: Thresholds) -> tuple[list[Row], list[str]]:
+    """reproduce_rows for every declared file; on a CPU kind other than the one metrics/made_on.json
+    names, a number that differs is `other CPU` (not a failure) outside `across_cpu_kinds`."""
+    committed = {path: bytes_at_rev(repo, commit, path) for path in declared}
+    made_text = bytes_at_rev(repo, commit, cpu_kind.MADE_ON)
+    made = None
+    if made_text is not None:
+        try:
+            made = cpu_kind.parse(made_text.decode(errors="replace"), f"{cpu_kind.MADE_ON} on {commit[:10]}")
+        except ValueError as error:
+            raise GateError(str(error)) from None
+        behind = cpu_kind.stale(made, committed)
+        if behind:
+            raise GateError(f"{cpu_kind.MADE_ON} on {commit[:10]} does not vouch for the committed {', '.join(behind)} "
+                            f"(changed since it was written): after `dvc repro` run `python -m skinlab.gate "
+                            f"--record-cpu-kind` on the machine that ran it, and commit {cpu_kind.MADE_ON}")
+    here = cpu_kind.cpu_kind()
+    other = made is not None and made["cpu_kind"] != here
+    rows: list[Row] = []
+    for path in declared:
+        old = json.loads(committed[path]) if committed[path] is not None else None
+        file_rows = reproduce_rows(path, thresholds.reproduce_default, thresholds.reproduce.get(path, {}),
+                                   old, metrics_in_dir(new_root, path))
+        if other and path not in thresholds.across_cpu_kinds:
+            for row in file_rows:    # a number that differs; a key or file that is missing still fails
+                if row.status == "MISMATCH" and row.old is not None and row.new is not None:
+                    row.status = "other CPU"
+        rows += file_rows
+    if made is None:
+        return rows, [f"({cpu_kind.MADE_ON} absent on {commit[:10]}: every metric must reproduce on this machine, {here})"]
+    if not other:
+        return rows, [f"committed metrics made on {made['cpu_kind']} ({cpu_kind.MADE_ON}), this machine too: bit for bit"]
+    differ = sorted({row.path for row in rows if row.status == "other CPU"})
+    return rows, [f"committed metrics made on {made['cpu_kind']} ({cpu_kind.MADE_ON}); this machine is {here}: "
+                  f"rounding differs across CPU kinds, so only {', '.join(thresholds.across_cpu_kinds) or 'no file'} "
+                  f"must reproduce bit for bit here; {sum(row.status == 'other CPU' for row in rows)} metrics of "
+                  f"{', '.join(differ) or 'no file'} differ (other CPU), bounded by the regression check"]
+
+
+def record_cpu_kind(root: Path, note: str = "") -> Path:
+    """Write metrics/made_on.json: this machine's CPU kind vouching for the workspace's metrics files."""
+    declared = declared_metrics(root / "dvc.yaml")
+    metrics = {path: (root / path).read_bytes() for path in declared if (root / path).exists()}
+    if not metrics:
+        raise GateError(f"none of the metrics files of {root / 'dvc.yaml'} exists: run `dvc repro` first")
+    out = root / cpu_kind.MADE_ON
+    data = cpu_kind.record(cpu_kind.cpu_kind(), metrics, note or "written by python -m skinlab.gate --record-cpu-kind")
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rev", help="git rev to compare with (default HEAD~1; HEAD with --reproduce)")
@@ -298,7 +372,17 @@ def main(argv=None) -> int:
     parser.add_argument("--thresholds", type=Path, default=Path(THRESHOLDS))
     parser.add_argument("--reproduce", action="store_true", help="every metric must match the rev's within tolerance")
     parser.add_argument("--all", action="store_true", help="list every compared metric, not only the changed ones")
+    parser.add_argument("--record-cpu-kind", action="store_true",
+                        help=f"write {cpu_kind.MADE_ON}: this CPU kind made the workspace's metrics (after dvc repro)")
     args = parser.parse_args(argv)
+    if args.record_cpu_kind:
+        try:
+            out = record_cpu_kind(args.new)
+        except GateError as error:
+            print(f"metric gate: error: {error}", file=sys.stderr)
+            return 2
+        print(f"{out}: metrics made on {cpu_kind.cpu_kind()}")
+        return 0
     rev = args.rev or ("HEAD" if args.reproduce else "HEAD~1")
     try:
         status, report = run_gate(Path("."), args.new, rev, args.thresholds, args.reproduce, args.all)

@@ -185,3 +185,76 @@ def test_a_long_report_lists_the_first_failures_and_counts_them_all(history, cap
     assert f"... 44 failures in all, first {gate.SHOW_AT_MOST} listed (--all lists every one)" in out
     assert gate.main(["--reproduce", "--rev", "HEAD", "--all"]) == 1
     assert capsys.readouterr().out.count("FAIL: ") == 44
+
+
+# ---- the CPU kind that made the committed metrics --------------------------------------------------
+
+def commit_made_on(root: Path, kind: str, bacc: float, across: list[str] | None = None) -> None:
+    """Baselines and split metrics committed with a made_on.json naming `kind` (and thresholds
+    with `across_cpu_kinds`)."""
+    thresholds = yaml.safe_load((root / gate.THRESHOLDS).read_text())
+    thresholds["reproduce"] = {"default": 0.0, "across_cpu_kinds": across or ["metrics/split.json"]}
+    (root / gate.THRESHOLDS).write_text(yaml.safe_dump(thresholds))
+    (root / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(bacc)))
+    metrics = {path: (root / path).read_bytes() for path in gate.declared_metrics(root / "dvc.yaml") if (root / path).exists()}
+    (root / gate.cpu_kind.MADE_ON).write_text(json.dumps(gate.cpu_kind.record(kind, metrics)))
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", f"metrics made on {kind}")
+
+
+def test_reproduce_is_bit_for_bit_on_the_kind_that_made_the_metrics(history, capsys):
+    commit_made_on(history, gate.cpu_kind.cpu_kind(), 0.70)
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 0
+    assert "this machine too: bit for bit" in capsys.readouterr().out
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(0.70 + 1e-12)))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    assert "best.test.balanced_accuracy not reproduced" in capsys.readouterr().out
+
+
+def test_on_another_kind_rounding_differences_are_listed_not_failed_outside_across_cpu_kinds(history, capsys):
+    commit_made_on(history, "SomeVendor avx512 x64", 0.70)
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(0.71)))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "| metrics/train_baselines.json | best.test.balanced_accuracy | 0.7 | 0.71 | +0.01 | ±0 | other CPU |" in out
+    assert f"made on SomeVendor avx512 x64 (metrics/made_on.json); this machine is {gate.cpu_kind.cpu_kind()}" in out
+    assert "only metrics/split.json must reproduce bit for bit here; 3 metrics of metrics/train_baselines.json differ" in out
+    # a file of across_cpu_kinds must still match exactly, and a key gone is no rounding difference
+    (history / "metrics" / "split.json").write_text(json.dumps({"lesions_crossing_splits": 1}))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    assert "metrics/split.json lesions_crossing_splits not reproduced" in capsys.readouterr().out
+    (history / "metrics" / "split.json").write_text(json.dumps({"lesions_crossing_splits": 0}))
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps({"best": {"features": "hog"}}))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    assert "best.test.balanced_accuracy: 0.7 committed, absent produced" in capsys.readouterr().out
+
+
+def test_a_record_left_behind_by_newer_metrics_is_an_error_that_says_what_to_run(history, capsys):
+    commit_made_on(history, "SomeVendor avx512 x64", 0.70)
+    commit_baselines(history, 0.72, "new metrics, made_on.json not rewritten")
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert "metrics/made_on.json on " in err and "does not vouch for the committed metrics/train_baselines.json" in err
+    assert "python -m skinlab.gate --record-cpu-kind" in err
+    assert gate.main(["--record-cpu-kind"]) == 0
+    assert f"metrics made on {gate.cpu_kind.cpu_kind()}" in capsys.readouterr().out
+    git(history, "commit", "-q", "-am", "record")
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 0
+
+
+def test_across_cpu_kinds_must_name_metrics_files(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({"reproduce": {"across_cpu_kinds": ["metrics/nope.json"]}}))
+    with pytest.raises(gate.GateError, match="across_cpu_kinds names 'metrics/nope.json'"):
+        gate.load_thresholds(path, gate.declared_metrics(REPO / "dvc.yaml"))
+
+
+def test_the_committed_record_vouches_for_the_committed_metrics():
+    """metrics/made_on.json of HEAD must be rewritten whenever a commit changes a metrics file (the
+    gate refuses a stale one); read from git, so a `make run` in the workspace does not matter."""
+    if shutil.which("git") is None or gate.resolve_rev(REPO, "HEAD") is None:
+        pytest.skip("not a git checkout: no committed metrics to compare")
+    head = gate.resolve_rev(REPO, "HEAD")
+    made = gate.cpu_kind.parse(gate.bytes_at_rev(REPO, head, gate.cpu_kind.MADE_ON).decode(), gate.cpu_kind.MADE_ON)
+    declared = gate.declared_metrics(REPO / "dvc.yaml")
+    assert gate.cpu_kind.stale(made, {path: gate.bytes_at_rev(REPO, head, path) for path in declared}) == []
