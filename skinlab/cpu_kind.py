@@ -7,6 +7,11 @@ changes the rounding of every fitted model. So the kind is vendor + widest vecto
 ("GenuineIntel avx512 x2"), and metrics/made_on.json names the kind whose `dvc repro` made the
 committed metrics, with a SHA-256 of each metrics file so that a record left behind by newer
 metrics is caught (skinlab.gate reads it; `python -m skinlab.gate --record-cpu-kind` writes it).
+
+Coarse on purpose, and read from Linux's /proc/cpuinfo: two CPUs of one kind may still round
+apart (other cache sizes can change Eigen's blocking), which the gate then reports as a
+mismatch, never as a pass; without /proc/cpuinfo (macOS) every CPU is '<machine> scalar', and
+the core count is the process's CPU affinity, not a cgroup quota.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ MADE_ON = "metrics/made_on.json"
 SIMD_LEVELS = (("avx512", {"avx512f", "avx512bw", "avx512dq", "avx512vl"}),
                ("avx2", {"avx2", "fma"}),
                ("avx", {"avx"}),
+               ("sve", {"sve"}),
                ("neon", {"asimd"}))
 
 
@@ -72,3 +78,7 @@ def stale(made: dict, metrics: dict[str, bytes | None]) -> list[str]:
     return sorted(path for path, content in metrics.items()
                   if (content is None) != (path not in vouched)
                   or (content is not None and vouched.get(path) != digest(content)))
+
+
+if __name__ == "__main__":
+    print(cpu_kind())

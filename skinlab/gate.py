@@ -14,7 +14,8 @@ Generic over the pipeline: the metrics files are the ones dvc.yaml declares, the
 directions are in the thresholds file, so a new stage is gated by adding its thresholds. A commit
 between the rev and HEAD may accept a drop on purpose with a trailer line
 `Accept-Metric-Drop: metrics/<stage>.json:<metric>` (the README's "CI gate" section).
-Exit status: 0 pass, 1 regression or mismatch, 2 bad input (thresholds file, rev, missing files).
+Exit status: 0 pass, 1 regression or mismatch, 2 bad input (thresholds file, rev, missing files,
+a metrics/made_on.json that is not valid or does not vouch for the committed metrics).
 """
 from __future__ import annotations
 
@@ -105,21 +106,24 @@ def resolve_rev(repo: Path, rev: str) -> str | None:
     raise GateError(f"unknown git rev {rev!r}")
 
 
-def metrics_at_rev(repo: Path, commit: str, path: str) -> dict | None:
-    """A metrics file as committed on `commit`; None when that commit has no such file (a new stage)."""
-    done = git(repo, "show", f"{commit}:{path}")
-    if done.returncode != 0:
-        return None
-    try:
-        return json.loads(done.stdout)
-    except json.JSONDecodeError as error:
-        raise GateError(f"{path} on {commit[:10]} is not valid JSON: {error}") from None
-
-
 def bytes_at_rev(repo: Path, commit: str, path: str) -> bytes | None:
     """A file's committed bytes on `commit`; None when that commit has no such file."""
     done = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=repo, capture_output=True)
     return done.stdout if done.returncode == 0 else None
+
+
+def parse_committed(content: bytes | None, commit: str, path: str) -> dict | None:
+    if content is None:
+        return None
+    try:
+        return json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise GateError(f"{path} on {commit[:10]} is not valid JSON: {error}") from None
+
+
+def metrics_at_rev(repo: Path, commit: str, path: str) -> dict | None:
+    """A metrics file as committed on `commit`; None when that commit has no such file (a new stage)."""
+    return parse_committed(bytes_at_rev(repo, commit, path), commit, path)
 
 
 def metrics_in_dir(root: Path, path: str) -> dict | None:
@@ -307,7 +311,7 @@ def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reprod
         lines.append(f"not gated (no thresholds): {', '.join(ungated)}")
     lines += [f"FAIL: {row.reason}" for row in failed[:limit]]
     if limit is not None and max(len(shown), len(failed)) > limit:
-        lines.append(f"... {len(failed)} failures in all, first {limit} listed (--all lists every one)")
+        lines.append(f"... {len(shown)} rows and {len(failed)} failures in all, first {limit} of each listed (--all lists every one)")
     lines += [f"accepted by a commit trailer: {row.reason}" for row in rows if row.status == "accepted" and row.reason]
     lines.append(f"metric gate ({what}): {'FAILED, ' + str(len(failed)) + ' problem(s)' if failed else 'passed'}")
     return (1 if failed else 0), "\n".join(lines)
@@ -328,13 +332,13 @@ def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
         behind = cpu_kind.stale(made, committed)
         if behind:
             raise GateError(f"{cpu_kind.MADE_ON} on {commit[:10]} does not vouch for the committed {', '.join(behind)} "
-                            f"(changed since it was written): after `dvc repro` run `python -m skinlab.gate "
+                            f"(changed, added or removed since it was written): after `dvc repro` run `python -m skinlab.gate "
                             f"--record-cpu-kind` on the machine that ran it, and commit {cpu_kind.MADE_ON}")
     here = cpu_kind.cpu_kind()
     other = made is not None and made["cpu_kind"] != here
     rows: list[Row] = []
     for path in declared:
-        old = json.loads(committed[path]) if committed[path] is not None else None
+        old = parse_committed(committed[path], commit, path)
         file_rows = reproduce_rows(path, thresholds.reproduce_default, thresholds.reproduce.get(path, {}),
                                    old, metrics_in_dir(new_root, path))
         if other and path not in thresholds.across_cpu_kinds:
@@ -356,9 +360,10 @@ def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
 def record_cpu_kind(root: Path, note: str = "") -> Path:
     """Write metrics/made_on.json: this machine's CPU kind vouching for the workspace's metrics files."""
     declared = declared_metrics(root / "dvc.yaml")
-    metrics = {path: (root / path).read_bytes() for path in declared if (root / path).exists()}
-    if not metrics:
-        raise GateError(f"none of the metrics files of {root / 'dvc.yaml'} exists: run `dvc repro` first")
+    missing = [path for path in declared if not (root / path).exists()]
+    if missing:
+        raise GateError(f"{', '.join(missing)} of {root / 'dvc.yaml'} not found under {root}: run `dvc repro` first")
+    metrics = {path: (root / path).read_bytes() for path in declared}
     out = root / cpu_kind.MADE_ON
     data = cpu_kind.record(cpu_kind.cpu_kind(), metrics, note or "written by python -m skinlab.gate --record-cpu-kind")
     out.write_text(json.dumps(data, indent=2) + "\n")

@@ -182,7 +182,7 @@ def test_a_long_report_lists_the_first_failures_and_counts_them_all(history, cap
     assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
     out = capsys.readouterr().out
     assert out.count("FAIL: ") == gate.SHOW_AT_MOST
-    assert f"... 44 failures in all, first {gate.SHOW_AT_MOST} listed (--all lists every one)" in out
+    assert f"... 44 rows and 44 failures in all, first {gate.SHOW_AT_MOST} of each listed (--all lists every one)" in out
     assert gate.main(["--reproduce", "--rev", "HEAD", "--all"]) == 1
     assert capsys.readouterr().out.count("FAIL: ") == 44
 
@@ -236,17 +236,42 @@ def test_a_record_left_behind_by_newer_metrics_is_an_error_that_says_what_to_run
     err = capsys.readouterr().err
     assert "metrics/made_on.json on " in err and "does not vouch for the committed metrics/train_baselines.json" in err
     assert "python -m skinlab.gate --record-cpu-kind" in err
+    assert gate.main(["--record-cpu-kind"]) == 2   # not every declared metrics file is there
+    assert "metrics/download.json, metrics/augment.json" in capsys.readouterr().err
+    for path in gate.declared_metrics(history / "dvc.yaml"):
+        if not (history / path).exists():
+            (history / path).write_text("{}")
     assert gate.main(["--record-cpu-kind"]) == 0
     assert f"metrics made on {gate.cpu_kind.cpu_kind()}" in capsys.readouterr().out
-    git(history, "commit", "-q", "-am", "record")
+    git(history, "add", ".")
+    git(history, "commit", "-q", "-m", "record")
     assert gate.main(["--reproduce", "--rev", "HEAD"]) == 0
+    assert "this machine too: bit for bit" in capsys.readouterr().out
 
 
-def test_across_cpu_kinds_must_name_metrics_files(tmp_path):
+def test_without_a_record_every_metric_must_reproduce_here(history, capsys):
+    commit_baselines(history, 0.70)
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(0.71)))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert "metrics/made_on.json absent on " in out and "MISMATCH" in out and "other CPU" not in out
+
+
+@pytest.mark.parametrize("across, message", [(["metrics/nope.json"], "across_cpu_kinds names 'metrics/nope.json'"),
+                                              ("metrics/split.json", "across_cpu_kinds must be a list")])
+def test_across_cpu_kinds_must_list_metrics_files(tmp_path, across, message):
     path = tmp_path / "t.yaml"
-    path.write_text(yaml.safe_dump({"reproduce": {"across_cpu_kinds": ["metrics/nope.json"]}}))
-    with pytest.raises(gate.GateError, match="across_cpu_kinds names 'metrics/nope.json'"):
+    path.write_text(yaml.safe_dump({"reproduce": {"across_cpu_kinds": across}}))
+    with pytest.raises(gate.GateError, match=message):
         gate.load_thresholds(path, gate.declared_metrics(REPO / "dvc.yaml"))
+
+
+def test_bad_committed_json_is_named(history, capsys):
+    (history / "metrics" / "split.json").write_text("{")
+    git(history, "commit", "-q", "-am", "broken")
+    (history / "metrics" / "split.json").write_text("{}")
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 2
+    assert "metrics/split.json on " in capsys.readouterr().err
 
 
 def test_the_committed_record_vouches_for_the_committed_metrics():
