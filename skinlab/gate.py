@@ -7,8 +7,9 @@ python -m skinlab.gate --record-cpu-kind        # after dvc repro: metrics/made_
 
 Bit-for-bit reproduction holds on the CPU kind that made the committed metrics (skinlab.cpu_kind,
 metrics/made_on.json). On another kind only the files listed under `reproduce: across_cpu_kinds`
-must reproduce; the other metrics' differences are listed as `other CPU`, and the regression
-check bounds how far the gated ones may move.
+must reproduce; the other metrics' differences are listed as `other CPU` (a regression-gated one
+may move at most `across_cpu_kinds_max_change`), and when the rev's metrics were made on HEAD's
+kind but not this machine's, the regression check compares HEAD's committed metrics with them.
 
 Generic over the pipeline: the metrics files are the ones dvc.yaml declares, the metrics and their
 directions are in the thresholds file, so a new stage is gated by adding its thresholds. A commit
@@ -151,6 +152,7 @@ class Thresholds:
     reproduce_default: float
     reproduce: dict[str, dict[str, float]]  # metrics file -> pattern -> tolerance
     across_cpu_kinds: tuple[str, ...] = ()  # files that reproduce bit for bit on any CPU kind
+    across_cpu_kinds_max_change: float = 0.1  # how far a regression-gated metric may move on another kind
 
 
 def _number(value, where: str, minimum: float = 0.0) -> float:
@@ -182,6 +184,7 @@ def load_thresholds(path: str | Path, declared: list[str]) -> Thresholds:
     section = dict(data.get("reproduce") or {})
     default = _number(section.pop("default", 0.0), f"{path}: reproduce.default")
     across = section.pop("across_cpu_kinds", None) or []
+    across_change = _number(section.pop("across_cpu_kinds_max_change", 0.1), f"{path}: reproduce.across_cpu_kinds_max_change")
     if not isinstance(across, list):
         raise GateError(f"{path}: reproduce.across_cpu_kinds must be a list of metrics files (got {across!r})")
     for file in across:
@@ -194,7 +197,7 @@ def load_thresholds(path: str | Path, declared: list[str]) -> Thresholds:
         if not isinstance(patterns, dict):
             raise GateError(f"{path}: reproduce.{file} must map metric patterns to tolerances (got {patterns!r})")
         reproduce[file] = {str(p): _number(t, f"{path}: reproduce.{file}.{p}") for p, t in patterns.items()}
-    return Thresholds(regression, default, reproduce, tuple(across))
+    return Thresholds(regression, default, reproduce, tuple(across), across_change)
 
 
 # ---- the two comparisons -------------------------------------------------------------------------
@@ -293,8 +296,10 @@ def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reprod
         rows, notes = _reproduce(repo, commit, new_root, declared, thresholds)
     else:
         accepted = accepted_drops(repo, commit)
+        new_metrics, label, notes = _regression_source(repo, new_root, declared, rev, commit)
+        new_label = label or new_label
         for path, rules in thresholds.regression.items():
-            rows += regression_rows(path, rules, metrics_at_rev(repo, commit, path), metrics_in_dir(new_root, path), accepted)
+            rows += regression_rows(path, rules, metrics_at_rev(repo, commit, path), new_metrics(path), accepted)
     failed = [row for row in rows if row.failed]
     shown = rows if show_all or not reproduce else [row for row in rows if row.status != "ok"]
     limit = None if show_all else SHOW_AT_MOST
@@ -317,23 +322,60 @@ def run_gate(repo: Path, new_root: Path, rev: str, thresholds_file: Path, reprod
     return (1 if failed else 0), "\n".join(lines)
 
 
+def made_on_at_rev(repo: Path, commit: str, committed: dict[str, bytes | None]) -> dict | None:
+    """The commit's metrics/made_on.json, checked against its metrics files; None when it has none."""
+    text = bytes_at_rev(repo, commit, cpu_kind.MADE_ON)
+    if text is None:
+        return None
+    try:
+        made = cpu_kind.parse(text.decode(errors="replace"), f"{cpu_kind.MADE_ON} on {commit[:10]}")
+    except ValueError as error:
+        raise GateError(str(error)) from None
+    behind = cpu_kind.stale(made, committed)
+    if behind:
+        raise GateError(f"{cpu_kind.MADE_ON} on {commit[:10]} does not vouch for the committed {', '.join(behind)} "
+                        f"(changed, added or removed since it was written): after `dvc repro` run `python -m skinlab.gate "
+                        f"--record-cpu-kind` on the machine that ran it, and commit {cpu_kind.MADE_ON}")
+    return made
+
+
+def _checkout_of(root: Path) -> str | None:
+    done = git(root, "rev-parse", "HEAD")
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _regression_source(repo: Path, new_root: Path, declared: list[str], rev: str, commit: str):
+    """Where the regression check reads the new metrics: `new_root`, except for metrics produced
+    (by .ci/gate, in a checkout of HEAD) on a CPU kind other than the one that made the rev's:
+    rounding across kinds moves a metric by more than a max_drop, so when HEAD's committed metrics
+    were made on the rev's kind, those are compared instead (the produced ones were compared with
+    them by --reproduce). When no kind matches the rev's, the comparison crosses kinds: said so."""
+    produced = (lambda path: metrics_in_dir(new_root, path)), None, []
+    if new_root.resolve() == repo.resolve():
+        return produced
+    head = resolve_rev(repo, "HEAD")
+    if _checkout_of(new_root) != head:
+        return produced
+    rev_made = made_on_at_rev(repo, commit, {path: bytes_at_rev(repo, commit, path) for path in declared})
+    here = cpu_kind.cpu_kind()
+    if rev_made is None or rev_made["cpu_kind"] == here:
+        return produced
+    head_made = made_on_at_rev(repo, head, {path: bytes_at_rev(repo, head, path) for path in declared})
+    if head_made is not None and head_made["cpu_kind"] == rev_made["cpu_kind"]:
+        note = (f"{rev}'s and HEAD's metrics were made on {rev_made['cpu_kind']}, this machine is {here}: "
+                f"HEAD's committed metrics are compared with {rev}'s (the produced ones with HEAD's by --reproduce)")
+        return (lambda path: metrics_at_rev(repo, head, path)), "HEAD", [note]
+    made = head_made["cpu_kind"] if head_made else "an unrecorded kind"
+    return produced[0], None, [f"this comparison crosses CPU kinds: {rev}'s metrics were made on {rev_made['cpu_kind']}, "
+                                f"HEAD's on {made}, these on {here} (a drop that is rounding is accepted by a commit trailer)"]
+
+
 def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
                thresholds: Thresholds) -> tuple[list[Row], list[str]]:
     """reproduce_rows for every declared file; on a CPU kind other than the one metrics/made_on.json
     names, a number that differs is `other CPU` (not a failure) outside `across_cpu_kinds`."""
     committed = {path: bytes_at_rev(repo, commit, path) for path in declared}
-    made_text = bytes_at_rev(repo, commit, cpu_kind.MADE_ON)
-    made = None
-    if made_text is not None:
-        try:
-            made = cpu_kind.parse(made_text.decode(errors="replace"), f"{cpu_kind.MADE_ON} on {commit[:10]}")
-        except ValueError as error:
-            raise GateError(str(error)) from None
-        behind = cpu_kind.stale(made, committed)
-        if behind:
-            raise GateError(f"{cpu_kind.MADE_ON} on {commit[:10]} does not vouch for the committed {', '.join(behind)} "
-                            f"(changed, added or removed since it was written): after `dvc repro` run `python -m skinlab.gate "
-                            f"--record-cpu-kind` on the machine that ran it, and commit {cpu_kind.MADE_ON}")
+    made = made_on_at_rev(repo, commit, committed)
     here = cpu_kind.cpu_kind()
     other = made is not None and made["cpu_kind"] != here
     rows: list[Row] = []
@@ -342,9 +384,16 @@ def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
         file_rows = reproduce_rows(path, thresholds.reproduce_default, thresholds.reproduce.get(path, {}),
                                    old, metrics_in_dir(new_root, path))
         if other and path not in thresholds.across_cpu_kinds:
+            gated = [rule.pattern for rule in thresholds.regression.get(path, [])]
             for row in file_rows:    # a number that differs; a key or file that is missing still fails
                 if row.status == "MISMATCH" and row.old is not None and row.new is not None:
                     row.status = "other CPU"
+                    bound = thresholds.across_cpu_kinds_max_change
+                    if any(fnmatch.fnmatchcase(row.metric, p) for p in gated) and abs(row.new - row.old) > bound:
+                        row.status = "MISMATCH"
+                        row.reason = (f"{path} {row.metric} moved {row.new - row.old:+.4f} on this CPU kind "
+                                      f"({row.old!r} committed, {row.new!r} produced): more than the "
+                                      f"{bound:g} that reproduce.across_cpu_kinds_max_change allows a gated metric")
         rows += file_rows
     if made is None:
         return rows, [f"({cpu_kind.MADE_ON} absent on {commit[:10]}: every metric must reproduce on this machine, {here})"]
@@ -354,7 +403,8 @@ def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
     return rows, [f"committed metrics made on {made['cpu_kind']} ({cpu_kind.MADE_ON}); this machine is {here}: "
                   f"rounding differs across CPU kinds, so only {', '.join(thresholds.across_cpu_kinds) or 'no file'} "
                   f"must reproduce bit for bit here; {sum(row.status == 'other CPU' for row in rows)} metrics of "
-                  f"{', '.join(differ) or 'no file'} differ (other CPU), bounded by the regression check"]
+                  f"{', '.join(differ) or 'no file'} differ (other CPU); a gated one may move at most "
+                  f"{thresholds.across_cpu_kinds_max_change:g}"]
 
 
 def record_cpu_kind(root: Path, note: str = "") -> Path:

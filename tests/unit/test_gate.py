@@ -90,6 +90,7 @@ def test_reproduce_is_exact_by_default_and_per_pattern_tolerant_where_stated():
     ({"regression": {"metrics/split.json": {"x": {"better": "lower", "max_drop": -1}}}}, "x.max_drop must be a number >= 0"),
     ({"regression": {"metrics/split.json": {"x": {"better": "lower"}}}}, "must be {better: higher|lower, max_drop: <number>}"),
     ({"reproduce": {"default": "exact"}}, "reproduce.default must be a number"),
+    ({"reproduce": {"across_cpu_kinds_max_change": -1}}, "reproduce.across_cpu_kinds_max_change must be a number >= 0"),
     ({"gates": {}}, "unknown section(s) ['gates']"),
 ])
 def test_bad_thresholds_files_name_the_key(tmp_path, content, message):
@@ -283,3 +284,56 @@ def test_the_committed_record_vouches_for_the_committed_metrics():
     made = gate.cpu_kind.parse(gate.bytes_at_rev(REPO, head, gate.cpu_kind.MADE_ON).decode(), gate.cpu_kind.MADE_ON)
     declared = gate.declared_metrics(REPO / "dvc.yaml")
     assert gate.cpu_kind.stale(made, {path: gate.bytes_at_rev(REPO, head, path) for path in declared}) == []
+
+
+def produced_at_head(history: Path, where: Path, bacc: float) -> Path:
+    """What .ci/gate's fresh repro leaves: a checkout of HEAD whose baselines came out at `bacc`."""
+    shutil.rmtree(where, ignore_errors=True)
+    subprocess.run(["git", "clone", "-q", str(history), str(where)], check=True, capture_output=True)
+    (where / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(bacc)))
+    return where
+
+
+def test_regression_on_another_kind_compares_the_committed_metrics(history, tmp_path_factory, capsys):
+    """Produced on a kind other than the rev's, the numbers differ by rounding more than a max_drop:
+    when HEAD's were made on the rev's kind, HEAD's committed metrics are compared instead."""
+    where = tmp_path_factory.mktemp("produced") / "clone"
+    commit_made_on(history, "SomeVendor avx512 x64", 0.70)
+    commit_made_on(history, "SomeVendor avx512 x64", 0.75)
+    assert gate.main(["--rev", "HEAD~1", "--new", str(produced_at_head(history, where, 0.60))]) == 0
+    out = capsys.readouterr().out
+    assert "| metrics/train_baselines.json | best.test.balanced_accuracy | 0.7 | 0.75 | +0.05 |" in out
+    assert "HEAD's committed metrics are compared with HEAD~1's" in out
+    commit_made_on(history, "SomeVendor avx512 x64", 0.65)   # the commit itself is worse
+    assert gate.main(["--rev", "HEAD~1", "--new", str(produced_at_head(history, where, 0.60))]) == 1
+    assert "regressed: 0.7500 -> 0.6500" in capsys.readouterr().out
+    # a folder that is not a checkout of HEAD: its own numbers
+    other = tmp_path_factory.mktemp("other")
+    shutil.copytree(history, other / "copy", ignore=shutil.ignore_patterns(".git"))
+    (other / "copy" / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(0.60)))
+    assert gate.main(["--rev", "HEAD", "--new", str(other / "copy")]) == 1
+    assert "regressed: 0.6500 -> 0.6000" in capsys.readouterr().out
+
+
+def test_regression_across_kinds_compares_what_was_produced_and_says_so(history, tmp_path_factory, capsys):
+    where = tmp_path_factory.mktemp("produced") / "clone"
+    commit_made_on(history, "SomeVendor avx512 x64", 0.70)
+    commit_made_on(history, gate.cpu_kind.cpu_kind(), 0.69)   # rebased on this kind
+    assert gate.main(["--rev", "HEAD~1", "--new", str(produced_at_head(history, where, 0.69))]) == 0
+    assert "this comparison crosses CPU kinds: HEAD~1's metrics were made on SomeVendor avx512 x64" in capsys.readouterr().out
+    assert gate.main(["--rev", "HEAD~1", "--new", str(produced_at_head(history, where, 0.60))]) == 1
+    assert "regressed: 0.7000 -> 0.6000" in capsys.readouterr().out
+    commit_made_on(history, gate.cpu_kind.cpu_kind(), 0.70)   # the rev made here: the produced ones count
+    assert gate.main(["--rev", "HEAD~1", "--new", str(produced_at_head(history, where, 0.60))]) == 1
+    out = capsys.readouterr().out
+    assert "regressed: 0.6900 -> 0.6000" in out and "crosses" not in out
+
+
+def test_on_another_kind_a_gated_metric_may_move_only_so_far(history, capsys):
+    commit_made_on(history, "SomeVendor avx512 x64", 0.70)
+    (history / "metrics" / "train_baselines.json").write_text(json.dumps(baselines(0.50)))
+    assert gate.main(["--reproduce", "--rev", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert ("metrics/train_baselines.json best.test.balanced_accuracy moved -0.2000 on this CPU kind "
+            "(0.7 committed, 0.5 produced): more than the 0.1 that reproduce.across_cpu_kinds_max_change") in out
+    assert "| best.test.ci.0 | 0.6 | 0.4 | -0.2 | ±0 | other CPU |" in out   # not gated: listed only
