@@ -91,8 +91,8 @@ def leaves(data, prefix: str = "") -> dict[str, float | None]:
     return out
 
 
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+def git(repo: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=text)
 
 
 def resolve_rev(repo: Path, rev: str) -> str | None:
@@ -109,8 +109,13 @@ def resolve_rev(repo: Path, rev: str) -> str | None:
 
 def bytes_at_rev(repo: Path, commit: str, path: str) -> bytes | None:
     """A file's committed bytes on `commit`; None when that commit has no such file."""
-    done = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=repo, capture_output=True)
+    done = git(repo, "show", f"{commit}:{path}", text=False)
     return done.stdout if done.returncode == 0 else None
+
+
+def committed_metrics(repo: Path, commit: str, declared: list[str]) -> dict[str, bytes | None]:
+    """The committed bytes of each declared metrics file on `commit` (None where it has none)."""
+    return {path: bytes_at_rev(repo, commit, path) for path in declared}
 
 
 def parse_committed(content: bytes | None, commit: str, path: str) -> dict | None:
@@ -356,11 +361,11 @@ def _regression_source(repo: Path, new_root: Path, declared: list[str], rev: str
     head = resolve_rev(repo, "HEAD")
     if _checkout_of(new_root) != head:
         return produced
-    rev_made = made_on_at_rev(repo, commit, {path: bytes_at_rev(repo, commit, path) for path in declared})
+    rev_made = made_on_at_rev(repo, commit, committed_metrics(repo, commit, declared))
     here = cpu_kind.cpu_kind()
     if rev_made is None or rev_made["cpu_kind"] == here:
         return produced
-    head_made = made_on_at_rev(repo, head, {path: bytes_at_rev(repo, head, path) for path in declared})
+    head_made = made_on_at_rev(repo, head, committed_metrics(repo, head, declared))
     if head_made is not None and head_made["cpu_kind"] == rev_made["cpu_kind"]:
         note = (f"{rev}'s and HEAD's metrics were made on {rev_made['cpu_kind']}, this machine is {here}: "
                 f"HEAD's committed metrics are compared with {rev}'s (the produced ones with HEAD's by --reproduce)")
@@ -370,11 +375,26 @@ def _regression_source(repo: Path, new_root: Path, declared: list[str], rev: str
                                 f"HEAD's on {made}, these on {here} (a drop that is rounding is accepted by a commit trailer)"]
 
 
+def _waive_rounding(rows: list[Row], rules: list[Rule], bound: float) -> None:
+    """On another CPU kind: a number that differs becomes `other CPU`, unless a regression rule gates
+    it and it moved more than `bound`; a key or file that is missing still fails."""
+    for row in rows:
+        if row.status != "MISMATCH" or row.old is None or row.new is None:
+            continue
+        change = row.new - row.old
+        if abs(change) > bound and any(fnmatch.fnmatchcase(row.metric, rule.pattern) for rule in rules):
+            row.reason = (f"{row.path} {row.metric} moved {change:+.4f} on this CPU kind "
+                          f"({row.old!r} committed, {row.new!r} produced): more than the "
+                          f"{bound:g} that reproduce.across_cpu_kinds_max_change allows a gated metric")
+        else:
+            row.status = "other CPU"
+
+
 def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
                thresholds: Thresholds) -> tuple[list[Row], list[str]]:
     """reproduce_rows for every declared file; on a CPU kind other than the one metrics/made_on.json
     names, a number that differs is `other CPU` (not a failure) outside `across_cpu_kinds`."""
-    committed = {path: bytes_at_rev(repo, commit, path) for path in declared}
+    committed = committed_metrics(repo, commit, declared)
     made = made_on_at_rev(repo, commit, committed)
     here = cpu_kind.cpu_kind()
     other = made is not None and made["cpu_kind"] != here
@@ -384,16 +404,7 @@ def _reproduce(repo: Path, commit: str, new_root: Path, declared: list[str],
         file_rows = reproduce_rows(path, thresholds.reproduce_default, thresholds.reproduce.get(path, {}),
                                    old, metrics_in_dir(new_root, path))
         if other and path not in thresholds.across_cpu_kinds:
-            gated = [rule.pattern for rule in thresholds.regression.get(path, [])]
-            for row in file_rows:    # a number that differs; a key or file that is missing still fails
-                if row.status == "MISMATCH" and row.old is not None and row.new is not None:
-                    row.status = "other CPU"
-                    bound = thresholds.across_cpu_kinds_max_change
-                    if any(fnmatch.fnmatchcase(row.metric, p) for p in gated) and abs(row.new - row.old) > bound:
-                        row.status = "MISMATCH"
-                        row.reason = (f"{path} {row.metric} moved {row.new - row.old:+.4f} on this CPU kind "
-                                      f"({row.old!r} committed, {row.new!r} produced): more than the "
-                                      f"{bound:g} that reproduce.across_cpu_kinds_max_change allows a gated metric")
+            _waive_rounding(file_rows, thresholds.regression.get(path, []), thresholds.across_cpu_kinds_max_change)
         rows += file_rows
     if made is None:
         return rows, [f"({cpu_kind.MADE_ON} absent on {commit[:10]}: every metric must reproduce on this machine, {here})"]
@@ -430,16 +441,12 @@ def main(argv=None) -> int:
     parser.add_argument("--record-cpu-kind", action="store_true",
                         help=f"write {cpu_kind.MADE_ON}: this CPU kind made the workspace's metrics (after dvc repro)")
     args = parser.parse_args(argv)
-    if args.record_cpu_kind:
-        try:
-            out = record_cpu_kind(args.new)
-        except GateError as error:
-            print(f"metric gate: error: {error}", file=sys.stderr)
-            return 2
-        print(f"{out}: metrics made on {cpu_kind.cpu_kind()}")
-        return 0
     rev = args.rev or ("HEAD" if args.reproduce else "HEAD~1")
     try:
+        if args.record_cpu_kind:
+            out = record_cpu_kind(args.new)
+            print(f"{out}: metrics made on {json.loads(out.read_text())['cpu_kind']}")
+            return 0
         status, report = run_gate(Path("."), args.new, rev, args.thresholds, args.reproduce, args.all)
     except GateError as error:
         print(f"metric gate: error: {error}", file=sys.stderr)
