@@ -204,6 +204,14 @@ def read_mask(path: str | Path) -> np.ndarray:
     return np.where(mask > 127, 255, 0).astype(np.uint8)
 
 
+def check_mask_size(mask: np.ndarray, image_shape: tuple, mask_name, image_name=None) -> None:
+    """MaskError naming the mask (and its image) when the mask's height and width differ from the image's."""
+    if tuple(mask.shape[:2]) != tuple(image_shape[:2]):
+        image = f"its image {image_name} is" if image_name else "image is"
+        raise MaskError(f"{mask_name}: mask is {mask.shape[1]}x{mask.shape[0]}, "
+                        f"{image} {image_shape[1]}x{image_shape[0]}")
+
+
 def encode_image(image: np.ndarray, ext: str = ".png", quality: int = 95) -> bytes:
     """Encode an RGB (or single-channel) uint8 image; ext picks the format."""
     if image.ndim == 3:

@@ -67,9 +67,7 @@ def check_masks(found: Iterable[Item], limit: int = 20) -> None:
 def read_pair(item: Item) -> tuple[np.ndarray, np.ndarray]:
     """The image (RGB) and its ground truth (0/255); io.MaskError naming both files on a size mismatch."""
     image, truth = io.read_image(item.image), io.read_mask(item.mask)
-    if truth.shape != image.shape[:2]:
-        raise io.MaskError(f"{item.mask}: mask is {truth.shape[1]}x{truth.shape[0]}, "
-                           f"its image {item.image} is {image.shape[1]}x{image.shape[0]}")
+    io.check_mask_size(truth, image.shape, item.mask, item.image)
     return image, truth
 
 

@@ -68,9 +68,7 @@ def rows(raw: str | Path, frames: dict[str, pd.DataFrame], masks: dict[str, Path
                 frame["image_id"], frame["lesion_id"], frame["image"], truth_types, truth_itas):
             image = io.read_image(raw / image_path)
             lesion = io.read_mask(masks[image_id]) > 0
-            if lesion.shape != image.shape[:2]:
-                raise io.MaskError(f"{masks[image_id]}: mask is {lesion.shape[1]}x{lesion.shape[0]}, its image "
-                                   f"{raw / image_path} is {image.shape[1]}x{image.shape[0]}")
+            io.check_mask_size(lesion, image.shape, masks[image_id], raw / image_path)
             estimate = healthy_skin.estimate(image, lesion, used)
             again = healthy_skin.estimate(image, lesion, compared)
             yield {"image_id": image_id, "lesion_id": lesion_id, "split": split, "ita": estimate.ita,

@@ -94,9 +94,7 @@ def crop_folder(source: Path, out: Path, margin: float = 0.1, min_side: float = 
             if masks:
                 (tmp / "masks").mkdir(exist_ok=True)
                 truth = io.read_mask(masks[0])
-                if truth.shape != rgb.shape[:2]:  # worded as segment_report.read_pair words it
-                    raise io.MaskError(f"{masks[0]}: mask is {truth.shape[1]}x{truth.shape[0]}, "
-                                       f"its image {paths[0]} is {rgb.shape[1]}x{rgb.shape[0]}")
+                io.check_mask_size(truth, rgb.shape, masks[0], paths[0])
                 io.write_image(tmp / "masks" / f"{image_id}{folder.MASK_SUFFIX}.png", truth[top:bottom, left:right])
             rows.append((image_id, *rgb.shape[:2], top, left, bottom, right, float(mask.mean())))
             if (n + 1) % 1000 == 0:

@@ -107,8 +107,7 @@ class RawWriter:
             ext = ".jpg"
         mask_rel = ""
         if mask is not None:
-            if mask.shape[:2] != (height, width):
-                raise io.MaskError(f"{name}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {width}x{height}")
+            io.check_mask_size(mask, decoded.shape, name)
             mask_rel = f"masks/{image_id}.png"
             (self.out / mask_rel).write_bytes(io.encode_image(mask, ".png"))
         image_rel = f"images/{image_id}{ext}"

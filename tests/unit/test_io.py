@@ -80,3 +80,12 @@ def test_atomic_writers_give_the_mode_a_plain_write_gives(tmp_path, umask):
     for name in ("m.json", "t.csv", "i.png", "f.png"):
         assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(expected), name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "i.png", "m.json", "plain.txt", "t.csv"]
+
+
+def test_check_mask_size_names_mask_and_image():
+    image = np.zeros((30, 40, 3), np.uint8)
+    io.check_mask_size(np.zeros((30, 40), np.uint8), image.shape, "m.png", "i.jpg")  # same size: no error
+    with pytest.raises(io.MaskError, match=r"^m\.png: mask is 5x4, its image i\.jpg is 40x30$"):
+        io.check_mask_size(np.zeros((4, 5), np.uint8), image.shape, "m.png", "i.jpg")
+    with pytest.raises(io.MaskError, match=r"^i\.jpg: mask is 40x31, image is 40x30$"):
+        io.check_mask_size(np.zeros((31, 40), np.uint8), image.shape, "i.jpg")
