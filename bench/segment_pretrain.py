@@ -1,0 +1,128 @@
+"""Pre-train the segment U-Net on Otsu's masks of unlabelled images, then fine-tune it on the
+labelled train split; score it beside a U-Net trained from scratch and beside Otsu on val and
+test. An experiment for the U-Net-versus-Otsu question of ham10000-masks155; asserts nothing.
+
+Every unlabelled image whose lesion_id is in the labelled set (any split) is left out, so no
+val or test lesion is seen, even without its mask. Otsu's params (channel, shift, work size) and
+the U-Net's come from --params; the pre-training runs --pretrain-epochs epochs with the same
+recipe (monitored on val's true masks), then the same network is fitted as the stage fits it.
+
+Run from the repository root (data as in the README's ham10000-masks155 section):
+    python -m bench.segment_pretrain --params results/ham10000-masks155/params.yaml \
+        --raw /tmp/hm/raw --split /tmp/hm/split --unlabelled ../shared/data/ham10000-224 \
+        --out /tmp/pre --pretrain-epochs 2
+It writes <out>/pseudo/masks (Otsu's masks), <out>/scores.csv (per image and method) and
+<out>/summary.json (curves, seconds, the mean table).
+"""
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from skinlab import io, params, segment_methods, segment_report, unet_train
+from skinlab.data import dataset
+from skinlab.data.schema import SPLITS
+from skinlab.evaluation import segmentation as seg_metrics
+from skinlab.models import unet as unet_model
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+log = logging.getLogger("segment_pretrain")
+
+
+def pseudo_masks(unlabelled: Path, exclude_lesions: set, out: Path, cfg, limit: int):
+    meta = pd.read_csv(unlabelled / "metadata.csv", dtype=str)
+    meta = meta[~meta["lesion_id"].isin(exclude_lesions)]
+    if limit:
+        meta = meta.iloc[:limit]
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    images, masks, empty = [], [], 0
+    otsu = segment_methods.build("otsu", cfg.segment, cfg.base.seed)
+    for n, image_id in enumerate(meta["image_id"]):
+        src = next((unlabelled / "images").glob(f"{image_id}.*"))
+        mask_path = out / "masks" / f"{image_id}.png"
+        if not mask_path.exists():
+            mask = otsu(io.read_image(src))
+            if not mask.any():
+                empty += 1
+                continue
+            segment_report.write_mask(mask_path, mask)
+        images.append(str(src))
+        masks.append(str(mask_path))
+        if (n + 1) % 1000 == 0:
+            log.info("pseudo masks: %d", n + 1)
+    log.info("pseudo masks: %d images (%d excluded lesions, %d empty masks dropped)", len(images),
+             len(exclude_lesions), empty)
+    return images, masks
+
+
+def evaluate(found, methods):
+    rows = []
+    for item in found:
+        if item.split not in ("val", "test") or item.mask is None:
+            continue
+        image, truth = segment_report.read_pair(item)
+        for name, method in methods.items():
+            rows.append({"image_id": item.image_id, "split": item.split, "method": name,
+                         **seg_metrics.scores(truth, method(image))})
+    frame = pd.DataFrame(rows)
+    return frame
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", required=True)
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--split", required=True)
+    ap.add_argument("--unlabelled", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--pretrain-epochs", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0)
+    args = ap.parse_args(argv)
+    cfg = params.load(args.params)
+    seed, ucfg = cfg.base.seed, cfg.segment.unet
+    frames = {split: dataset.read_index(args.split, split) for split in SPLITS}
+    found = segment_report.items(args.raw, frames)
+    lesions = set().union(*(set(frames[s]["lesion_id"]) for s in SPLITS))
+    started = time.perf_counter()
+    pimg, pmask = pseudo_masks(args.unlabelled, lesions, args.out / "pseudo", cfg, args.limit)
+    t_pseudo = time.perf_counter() - started
+    train, val = segment_methods.pairs(found, "train"), segment_methods.pairs(found, "val")
+
+    pre_cfg = ucfg.model_copy(update={"epochs": args.pretrain_epochs, "patience": args.pretrain_epochs})
+    pre = unet_train.fit(pre_cfg, (pimg, pmask), val, seed)
+    log.info("pre-train: %s, %.0f s", pre.curve, pre.seconds)
+
+    build = unet_model.build_unet
+    unet_model.build_unet = lambda *a, **k: pre.model
+    try:
+        tuned = unet_train.fit(ucfg, train, val, seed)
+    finally:
+        unet_model.build_unet = build
+    log.info("fine-tune: best epoch %d, val Dice %.4f, %.0f s", tuned.best_epoch, tuned.best_val_dice, tuned.seconds)
+    scratch = unet_train.fit(ucfg, train, val, seed)
+    log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
+
+    methods = {
+        "otsu": segment_methods.build("otsu", cfg.segment, seed),
+        "unet_scratch": unet_train.Segmenter(scratch.model, ucfg.threshold, ucfg.tta, ucfg.clean),
+        "unet_pretrained": unet_train.Segmenter(tuned.model, ucfg.threshold, ucfg.tta, ucfg.clean),
+    }
+    frame = evaluate(found, methods)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "scores.csv", index=False)
+    summary = frame.groupby(["split", "method"])[["dice", "jaccard", "thresholded_jaccard"]].mean().round(4)
+    text = summary.to_string()
+    log.info("\n%s", text)
+    (args.out / "summary.json").write_text(json.dumps({
+        "pseudo_images": len(pimg), "pseudo_seconds": t_pseudo,
+        "pretrain": {"curve": pre.curve, "seconds": pre.seconds},
+        "finetune": {"best_epoch": tuned.best_epoch, "best_val_dice": tuned.best_val_dice, "seconds": tuned.seconds},
+        "scratch": {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice, "seconds": scratch.seconds},
+        "summary": text}, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
