@@ -41,9 +41,11 @@ def pseudo_masks(unlabelled: Path, exclude_lesions: set, out: Path, cfg, limit: 
     images, masks, empty = [], [], 0
     otsu = segment_methods.build("otsu", cfg.segment, cfg.base.seed)
     for n, image_id in enumerate(meta["image_id"]):
-        src = next((unlabelled / "images").glob(f"{image_id}.*"))
+        src = next((unlabelled / "images").glob(f"{image_id}.*"), None)
+        if src is None:
+            raise SystemExit(f"{unlabelled / 'metadata.csv'}: image_id {image_id!r} has no file under {unlabelled / 'images'}")
         mask_path = out / "masks" / f"{image_id}.png"
-        if not mask_path.exists():
+        if not mask_path.exists():  # masks already in <out>/pseudo are reused: use a new --out after changing Otsu's params
             mask = otsu(io.read_image(src))
             if not mask.any():
                 empty += 1
@@ -119,8 +121,10 @@ def main(argv=None):
     (args.out / "summary.json").write_text(json.dumps({
         "pseudo_images": len(pimg), "pseudo_seconds": t_pseudo,
         "pretrain": {"curve": pre.curve, "seconds": pre.seconds},
-        "finetune": {"best_epoch": tuned.best_epoch, "best_val_dice": tuned.best_val_dice, "seconds": tuned.seconds},
-        "scratch": {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice, "seconds": scratch.seconds},
+        "finetune": {"best_epoch": tuned.best_epoch, "best_val_dice": tuned.best_val_dice, "seconds": tuned.seconds,
+                     "curve": tuned.curve},
+        "scratch": {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice, "seconds": scratch.seconds,
+                    "curve": scratch.curve},
         "summary": text}, indent=1, default=float))
 
 
