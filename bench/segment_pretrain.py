@@ -11,7 +11,8 @@ Run from the repository root (data as in the README's ham10000-masks155 section)
     python -m bench.segment_pretrain --params results/ham10000-masks155/params.yaml \
         --raw /tmp/hm/raw --split /tmp/hm/split --unlabelled ../shared/data/ham10000-224 \
         --out /tmp/pre --pretrain-epochs 2
-It writes <out>/pseudo/masks (Otsu's masks), <out>/scores.csv (per image and method) and
+It writes <out>/pseudo/masks (Otsu's masks), <out>/candidates/<method>/ (each method's val and test
+masks, as segment does), <out>/scores.csv (per image and method) and
 <out>/summary.json (curves, seconds, the mean table).
 """
 import argparse
@@ -25,7 +26,6 @@ import pandas as pd
 from skinlab import io, params, segment_methods, segment_report, unet_train
 from skinlab.data import dataset
 from skinlab.data.schema import SPLITS
-from skinlab.evaluation import segmentation as seg_metrics
 from skinlab.models import unet as unet_model
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -58,19 +58,6 @@ def pseudo_masks(unlabelled: Path, exclude_lesions: set, out: Path, cfg, limit: 
     log.info("pseudo masks: %d images (%d excluded lesions, %d empty masks dropped)", len(images),
              len(exclude_lesions), empty)
     return images, masks
-
-
-def evaluate(found, methods):
-    rows = []
-    for item in found:
-        if item.split not in ("val", "test") or item.mask is None:
-            continue
-        image, truth = segment_report.read_pair(item)
-        for name, method in methods.items():
-            rows.append({"image_id": item.image_id, "split": item.split, "method": name,
-                         **seg_metrics.scores(truth, method(image))})
-    frame = pd.DataFrame(rows)
-    return frame
 
 
 def main(argv=None):
@@ -112,8 +99,8 @@ def main(argv=None):
         "unet_scratch": unet_train.Segmenter(scratch.model, ucfg.threshold, ucfg.tta, ucfg.clean),
         "unet_pretrained": unet_train.Segmenter(tuned.model, ucfg.threshold, ucfg.tta, ucfg.clean),
     }
-    frame = evaluate(found, methods)
-    args.out.mkdir(parents=True, exist_ok=True)
+    rows, _ = segment_report.score(found, methods, args.out / "candidates")  # val and test images with a mask
+    frame = segment_report.scores_frame(rows)
     frame.to_csv(args.out / "scores.csv", index=False)
     summary = frame.groupby(["split", "method"])[["dice", "jaccard", "thresholded_jaccard"]].mean().round(4)
     text = summary.to_string()
