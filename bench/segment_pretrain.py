@@ -5,15 +5,20 @@ test. An experiment for the U-Net-versus-Otsu question of ham10000-masks155; ass
 Every unlabelled image whose lesion_id is in the labelled set (any split) is left out, so no
 val or test lesion is seen, even without its mask. Otsu's params (channel, shift, work size) and
 the U-Net's come from --params; the pre-training runs --pretrain-epochs epochs with the same
-recipe (monitored on val's true masks), then the same network is fitted as the stage fits it.
+recipe (monitored on val's true masks), then the same network is fitted as the stage fits it,
+once per --finetune-lr (the peak learning rate of the fine-tuning; default the params' one),
+each time from the pre-trained weights. The pre-trained network itself is scored too
+(`unet_pretrained_only`); the variant to keep is the one with the best val Dice.
 
 Run from the repository root (data as in the README's ham10000-masks155 section):
     python -m bench.segment_pretrain --params results/ham10000-masks155/params.yaml \
         --raw /tmp/hm/raw --split /tmp/hm/split --unlabelled ../shared/data/ham10000-224 \
         --out /tmp/pre --pretrain-epochs 2
-It writes <out>/pseudo/masks (Otsu's masks), <out>/candidates/<method>/ (each method's val and test
-masks, as segment does), <out>/scores.csv (per image and method) and
-<out>/summary.json (curves, seconds, the mean table).
+It writes <out>/pseudo/masks (Otsu's masks), <out>/pretrained.weights.h5 with
+<out>/pretrained.json (the pre-trained network and its curve: both are reused by a later run with
+the same --out; delete them after changing the U-Net's params or --pretrain-epochs),
+<out>/candidates/<method>/ (each method's val and test masks, as segment does), <out>/scores.csv
+(per image and method) and <out>/summary.json (curves, seconds, the mean table).
 """
 import argparse
 import json
@@ -60,6 +65,22 @@ def pseudo_masks(unlabelled: Path, exclude_lesions: set, out: Path, cfg, limit: 
     return images, masks
 
 
+def pretrain(cfg, pseudo, val, seed: int, out: Path):
+    """The pre-trained network's weights and {curve, seconds}; reused from <out> when saved there."""
+    weights, info = out / "pretrained.weights.h5", out / "pretrained.json"
+    if weights.exists() and info.exists():
+        model = unet_model.build_unet(cfg.image_size, cfg.base_filters, cfg.depth, cfg.dropout, cfg.encoder, cfg.weights)
+        model.load_weights(weights)
+        log.info("pre-trained network reused from %s (delete it to pre-train again)", weights)
+        return model.get_weights(), {**json.loads(info.read_text()), "reused": True}
+    pre = unet_train.fit(cfg, pseudo, val, seed)
+    log.info("pre-train: %s, %.0f s", pre.curve, pre.seconds)
+    pre.model.save_weights(weights)
+    meta = {"curve": pre.curve, "seconds": pre.seconds, "epochs": cfg.epochs, "best_epoch": pre.best_epoch}
+    info.write_text(json.dumps(meta, indent=1, default=float))
+    return pre.model.get_weights(), meta
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", required=True)
@@ -69,6 +90,8 @@ def main(argv=None):
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--pretrain-epochs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--finetune-lr", type=float, nargs="+", default=None,
+                    help="peak learning rates of the fine-tuning, one fit each (default: segment.unet.learning_rate)")
     args = ap.parse_args(argv)
     cfg = params.load(args.params)
     seed, ucfg = cfg.base.seed, cfg.segment.unet
@@ -81,23 +104,26 @@ def main(argv=None):
     train, val = segment_methods.pairs(found, "train"), segment_methods.pairs(found, "val")
 
     pre_cfg = ucfg.model_copy(update={"epochs": args.pretrain_epochs, "patience": args.pretrain_epochs})
-    pre = unet_train.fit(pre_cfg, (pimg, pmask), val, seed)
-    log.info("pre-train: %s, %.0f s", pre.curve, pre.seconds)
+    pre_weights, pre_info = pretrain(pre_cfg, (pimg, pmask), val, seed, args.out)
 
-    build = unet_model.build_unet
-    unet_model.build_unet = lambda *a, **k: pre.model
-    try:
-        tuned = unet_train.fit(ucfg, train, val, seed)
-    finally:
-        unet_model.build_unet = build
-    log.info("fine-tune: best epoch %d, val Dice %.4f, %.0f s", tuned.best_epoch, tuned.best_val_dice, tuned.seconds)
+    pre_model = unet_model.build_unet(ucfg.image_size, ucfg.base_filters, ucfg.depth, ucfg.dropout, ucfg.encoder,
+                                      ucfg.weights)
+    pre_model.set_weights(pre_weights)
+    tuned = {}
+    for lr in args.finetune_lr or [ucfg.learning_rate]:
+        tuned[lr] = unet_train.fit(ucfg.model_copy(update={"learning_rate": lr}), train, val, seed,
+                                   initial_weights=pre_weights)
+        log.info("fine-tune at lr %g: best epoch %d, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch,
+                 tuned[lr].best_val_dice, tuned[lr].seconds)
     scratch = unet_train.fit(ucfg, train, val, seed)
     log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
 
     methods = {
         "otsu": segment_methods.build("otsu", cfg.segment, seed),
         "unet_scratch": unet_train.Segmenter(scratch.model, ucfg.threshold, ucfg.tta, ucfg.clean),
-        "unet_pretrained": unet_train.Segmenter(tuned.model, ucfg.threshold, ucfg.tta, ucfg.clean),
+        "unet_pretrained_only": unet_train.Segmenter(pre_model, ucfg.threshold, ucfg.tta, ucfg.clean),
+        **{f"unet_pretrained_lr{lr:g}": unet_train.Segmenter(fit.model, ucfg.threshold, ucfg.tta, ucfg.clean)
+           for lr, fit in tuned.items()},
     }
     rows, _ = segment_report.score(found, methods, args.out / "candidates")  # val and test images with a mask
     frame = segment_report.scores_frame(rows)
@@ -107,9 +133,9 @@ def main(argv=None):
     log.info("\n%s", text)
     (args.out / "summary.json").write_text(json.dumps({
         "pseudo_images": len(pimg), "pseudo_seconds": t_pseudo,
-        "pretrain": {"curve": pre.curve, "seconds": pre.seconds},
-        "finetune": {"best_epoch": tuned.best_epoch, "best_val_dice": tuned.best_val_dice, "seconds": tuned.seconds,
-                     "curve": tuned.curve},
+        "pretrain": pre_info,
+        "finetune": {f"{lr:g}": {"best_epoch": fit.best_epoch, "best_val_dice": fit.best_val_dice, "seconds": fit.seconds,
+                                 "curve": fit.curve} for lr, fit in tuned.items()},
         "scratch": {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice, "seconds": scratch.seconds,
                     "curve": scratch.curve},
         "summary": text}, indent=1, default=float))

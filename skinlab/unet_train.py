@@ -88,8 +88,11 @@ def _monitor(val_ds, cfg: SegmentUnet, curve: list, run=None):
 
 
 def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence, Sequence], seed: int,
-        run=None) -> UnetResult:
-    """Train on (image paths, mask paths) pairs; the model holds the weights of the best val epoch."""
+        run=None, initial_weights: list | None = None) -> UnetResult:
+    """Train on (image paths, mask paths) pairs; the model holds the weights of the best val epoch.
+
+    `initial_weights` (`model.get_weights()` of a network built from the same cfg, e.g. one
+    pre-trained on other images) replace the random initialisation; ValueError if they do not fit."""
     import keras
     import tensorflow as tf
 
@@ -103,6 +106,8 @@ def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence,
     steps = tfdata.steps_per_epoch(len(train[0]), cfg.batch_size)
     model = unet.build_unet(cfg.image_size, cfg.base_filters, cfg.depth, cfg.dropout, cfg.encoder, cfg.weights,
                             weights_key=WEIGHTS_KEY)
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
     decay = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.epochs * steps)
     model.compile(optimizer=keras.optimizers.Adam(decay),
                   loss=segmentation_data.dice_bce_loss)

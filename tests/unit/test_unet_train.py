@@ -75,6 +75,24 @@ def test_a_saved_model_segments_alike_at_any_image_size(fitted, tmp_path):
             assert dice(cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE) > 127, live(rgb)) > 0.5
 
 
+def test_a_fit_starts_from_initial_weights_when_given(fitted):
+    result, root = fitted
+    start = result.model.get_weights()
+    still = TINY.model_copy(update={"epochs": 1, "learning_rate": 1e-12})  # Adam's steps are ~1e-12: no change
+    again = unet_train.fit(still, discs(root, "train", 8, seed=1), discs(root, "val", 4, seed=2), seed=0,
+                           initial_weights=start)
+    for variable, initial in zip(again.model.weights, start):
+        if variable.trainable:  # (batch-norm statistics move in training whatever the learning rate)
+            np.testing.assert_allclose(np.asarray(variable), initial, atol=1e-6)
+    fresh = unet_train.fit(still, discs(root, "train", 8, seed=1), discs(root, "val", 4, seed=2), seed=0)
+    moved = [float(np.abs(np.asarray(v) - w).max()) for v, w in zip(fresh.model.weights, start) if v.trainable]
+    assert max(moved) > 0.01  # without initial_weights the fit starts elsewhere
+    other = TINY.model_copy(update={"base_filters": 2})
+    with pytest.raises(ValueError):
+        unet_train.fit(other, discs(root, "train", 8, seed=1), discs(root, "val", 4, seed=2), seed=0,
+                       initial_weights=start)
+
+
 def test_a_fit_without_train_or_val_masks_is_refused(tmp_path):
     train = discs(tmp_path, "train", 2, seed=1)
     with pytest.raises(ValueError, match=r"needs train and val images with ground-truth masks \(got 2 train, 0 val\)"):
