@@ -7,8 +7,9 @@ val or test lesion is seen, even without its mask. Otsu's params (channel, shift
 the U-Net's come from --params; the pre-training runs --pretrain-epochs epochs with the same
 recipe (monitored on val's true masks), then the same network is fitted as the stage fits it,
 once per --finetune-lr (the peak learning rate of the fine-tuning; default the params' one),
-each time from the pre-trained weights. The pre-trained network itself is scored too
-(`unet_pretrained_only`); the variant to keep is the one with the best val Dice.
+each time from the pre-trained weights, at --finetune-size px if given (the pre-training's size
+otherwise). The pre-trained network itself is scored too (`unet_pretrained_only`); the variant to
+keep is the one with the best val Dice. --no-scratch skips the U-Net from scratch.
 
 Run from the repository root (data as in the README's ham10000-masks155 section):
     python -m bench.segment_pretrain --params results/ham10000-masks155/params.yaml \
@@ -32,6 +33,7 @@ from skinlab import io, params, segment_methods, segment_report, unet_train
 from skinlab.data import dataset
 from skinlab.data.schema import SPLITS
 from skinlab.models import unet as unet_model
+from skinlab.params import SegmentUnet
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 log = logging.getLogger("segment_pretrain")
@@ -92,6 +94,10 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--finetune-lr", type=float, nargs="+", default=None,
                     help="peak learning rates of the fine-tuning, one fit each (default: segment.unet.learning_rate)")
+    ap.add_argument("--finetune-size", type=int, default=None,
+                    help="input size of the fine-tuned network (default: segment.unet.image_size, the pre-training's); "
+                         "the plain U-Net is fully convolutional, so the pre-trained weights fit any valid size")
+    ap.add_argument("--no-scratch", action="store_true", help="skip the U-Net from scratch")
     args = ap.parse_args(argv)
     cfg = params.load(args.params)
     seed, ucfg = cfg.base.seed, cfg.segment.unet
@@ -110,19 +116,21 @@ def main(argv=None):
                                       ucfg.weights)
     pre_model.set_weights(pre_weights)
     tuned = {}
+    size = args.finetune_size or ucfg.image_size
     for lr in args.finetune_lr or [ucfg.learning_rate]:
-        tuned[lr] = unet_train.fit(ucfg.model_copy(update={"learning_rate": lr}), train, val, seed,
-                                   initial_weights=pre_weights)
+        tuned[lr] = unet_train.fit(SegmentUnet.model_validate({**ucfg.model_dump(), "learning_rate": lr, "image_size": size}),
+                                   train, val, seed, initial_weights=pre_weights)
         log.info("fine-tune at lr %g: best epoch %d, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch,
                  tuned[lr].best_val_dice, tuned[lr].seconds)
-    scratch = unet_train.fit(ucfg, train, val, seed)
-    log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
+    scratch = None if args.no_scratch else unet_train.fit(ucfg, train, val, seed)
+    if scratch is not None:
+        log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
 
     methods = {
         "otsu": segment_methods.build("otsu", cfg.segment, seed),
-        "unet_scratch": unet_train.Segmenter(scratch.model, ucfg.threshold, ucfg.tta, ucfg.clean),
+        **({} if scratch is None else {"unet_scratch": unet_train.Segmenter(scratch.model, ucfg.threshold, ucfg.tta, ucfg.clean)}),
         "unet_pretrained_only": unet_train.Segmenter(pre_model, ucfg.threshold, ucfg.tta, ucfg.clean),
-        **{f"unet_pretrained_lr{lr:g}": unet_train.Segmenter(fit.model, ucfg.threshold, ucfg.tta, ucfg.clean)
+        **{f"unet_pretrained_lr{lr:g}" + (f"_{size}px" if size != ucfg.image_size else ""): unet_train.Segmenter(fit.model, ucfg.threshold, ucfg.tta, ucfg.clean)
            for lr, fit in tuned.items()},
     }
     rows, _ = segment_report.score(found, methods, args.out / "candidates")  # val and test images with a mask
@@ -136,8 +144,9 @@ def main(argv=None):
         "pretrain": pre_info,
         "finetune": {f"{lr:g}": {"best_epoch": fit.best_epoch, "best_val_dice": fit.best_val_dice, "seconds": fit.seconds,
                                  "curve": fit.curve} for lr, fit in tuned.items()},
-        "scratch": {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice, "seconds": scratch.seconds,
-                    "curve": scratch.curve},
+        "finetune_size": size,
+        "scratch": None if scratch is None else {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice,
+                                                 "seconds": scratch.seconds, "curve": scratch.curve},
         "summary": text}, indent=1, default=float))
 
 
