@@ -98,6 +98,9 @@ def main(argv=None):
                     help="input size of the fine-tuned network (default: segment.unet.image_size, the pre-training's); "
                          "the plain U-Net is fully convolutional, so the pre-trained weights fit any valid size")
     ap.add_argument("--no-scratch", action="store_true", help="skip the U-Net from scratch")
+    ap.add_argument("--finetune-seed", type=int, default=None,
+                    help="seed of the fine-tunings and of the U-Net from scratch (default base.seed; the "
+                         "pre-training always uses base.seed)")
     args = ap.parse_args(argv)
     cfg = params.load(args.params)
     seed, ucfg = cfg.base.seed, cfg.segment.unet
@@ -117,12 +120,13 @@ def main(argv=None):
     pre_model.set_weights(pre_weights)
     tuned = {}
     size = args.finetune_size or ucfg.image_size
+    fseed = seed if args.finetune_seed is None else args.finetune_seed
     for lr in args.finetune_lr or [ucfg.learning_rate]:
         tuned[lr] = unet_train.fit(SegmentUnet.model_validate({**ucfg.model_dump(), "learning_rate": lr, "image_size": size}),
-                                   train, val, seed, initial_weights=pre_weights)
+                                   train, val, fseed, initial_weights=pre_weights)
         log.info("fine-tune at lr %g: best epoch %d, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch,
                  tuned[lr].best_val_dice, tuned[lr].seconds)
-    scratch = None if args.no_scratch else unet_train.fit(ucfg, train, val, seed)
+    scratch = None if args.no_scratch else unet_train.fit(ucfg, train, val, fseed)
     if scratch is not None:
         log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
 
@@ -144,7 +148,7 @@ def main(argv=None):
         "pretrain": pre_info,
         "finetune": {f"{lr:g}": {"best_epoch": fit.best_epoch, "best_val_dice": fit.best_val_dice, "seconds": fit.seconds,
                                  "curve": fit.curve} for lr, fit in tuned.items()},
-        "finetune_size": size,
+        "finetune_size": size, "finetune_seed": fseed,
         "scratch": None if scratch is None else {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice,
                                                  "seconds": scratch.seconds, "curve": scratch.curve},
         "summary": text}, indent=1, default=float))
