@@ -68,19 +68,19 @@ def pseudo_masks(unlabelled: Path, exclude_lesions: set, out: Path, cfg, limit: 
 
 
 def pretrain(cfg, pseudo, val, seed: int, out: Path):
-    """The pre-trained network's weights and {curve, seconds}; reused from <out> when saved there."""
+    """The pre-trained network and {curve, seconds}; reused from <out> when saved there."""
     weights, info = out / "pretrained.weights.h5", out / "pretrained.json"
     if weights.exists() and info.exists():
         model = unet_model.build_unet(cfg.image_size, cfg.base_filters, cfg.depth, cfg.dropout, cfg.encoder, cfg.weights)
         model.load_weights(weights)
         log.info("pre-trained network reused from %s (delete it to pre-train again)", weights)
-        return model.get_weights(), {**json.loads(info.read_text()), "reused": True}
+        return model, {**json.loads(info.read_text()), "reused": True}
     pre = unet_train.fit(cfg, pseudo, val, seed)
     log.info("pre-train: %s, %.0f s", pre.curve, pre.seconds)
     pre.model.save_weights(weights)
     meta = {"curve": pre.curve, "seconds": pre.seconds, "epochs": cfg.epochs, "best_epoch": pre.best_epoch}
     info.write_text(json.dumps(meta, indent=1, default=float))
-    return pre.model.get_weights(), meta
+    return pre.model, meta
 
 
 def main(argv=None):
@@ -113,11 +113,8 @@ def main(argv=None):
     train, val = segment_methods.pairs(found, "train"), segment_methods.pairs(found, "val")
 
     pre_cfg = ucfg.model_copy(update={"epochs": args.pretrain_epochs, "patience": args.pretrain_epochs})
-    pre_weights, pre_info = pretrain(pre_cfg, (pimg, pmask), val, seed, args.out)
-
-    pre_model = unet_model.build_unet(ucfg.image_size, ucfg.base_filters, ucfg.depth, ucfg.dropout, ucfg.encoder,
-                                      ucfg.weights)
-    pre_model.set_weights(pre_weights)
+    pre_model, pre_info = pretrain(pre_cfg, (pimg, pmask), val, seed, args.out)
+    pre_weights = pre_model.get_weights()
     tuned = {}
     size = args.finetune_size or ucfg.image_size
     fseed = seed if args.finetune_seed is None else args.finetune_seed
@@ -130,12 +127,15 @@ def main(argv=None):
     if scratch is not None:
         log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
 
+    def segmenter(model):  # as the stage runs its U-Net
+        return unet_train.Segmenter(model, ucfg.threshold, ucfg.tta, ucfg.clean)
+
+    suffix = f"_{size}px" if size != ucfg.image_size else ""
     methods = {
         "otsu": segment_methods.build("otsu", cfg.segment, seed),
-        **({} if scratch is None else {"unet_scratch": unet_train.Segmenter(scratch.model, ucfg.threshold, ucfg.tta, ucfg.clean)}),
-        "unet_pretrained_only": unet_train.Segmenter(pre_model, ucfg.threshold, ucfg.tta, ucfg.clean),
-        **{f"unet_pretrained_lr{lr:g}" + (f"_{size}px" if size != ucfg.image_size else ""): unet_train.Segmenter(fit.model, ucfg.threshold, ucfg.tta, ucfg.clean)
-           for lr, fit in tuned.items()},
+        **({} if scratch is None else {"unet_scratch": segmenter(scratch.model)}),
+        "unet_pretrained_only": segmenter(pre_model),
+        **{f"unet_pretrained_lr{lr:g}{suffix}": segmenter(fit.model) for lr, fit in tuned.items()},
     }
     rows, _ = segment_report.score(found, methods, args.out / "candidates")  # val and test images with a mask
     frame = segment_report.scores_frame(rows)
