@@ -2,8 +2,9 @@
 labelled train split; score it beside a U-Net trained from scratch and beside Otsu on val and
 test. An experiment for the U-Net-versus-Otsu question of ham10000-masks155; asserts nothing.
 
-Every unlabelled image whose lesion_id is in the labelled set (any split) is left out, so no
-val or test lesion is seen, even without its mask. Otsu's params (channel, shift, work size) and
+The pseudo masks are made as the stage's `segment.unet.pretrain` makes them
+(skinlab/unet_pretrain.py): every unlabelled image whose image_id or lesion_id is in the labelled
+set (any split) is left out, so no val or test lesion is seen, even without its mask. Otsu's params (channel, shift, work size) and
 the U-Net's come from --params; the pre-training runs --pretrain-epochs epochs with the same
 recipe (monitored on val's true masks), then the same network is fitted as the stage fits it,
 once per --finetune-lr (the peak learning rate of the fine-tuning; default the params' one),
@@ -27,9 +28,7 @@ import logging
 import time
 from pathlib import Path
 
-import pandas as pd
-
-from skinlab import io, params, segment_methods, segment_report, unet_train
+from skinlab import params, segment_methods, segment_report, unet_pretrain, unet_train
 from skinlab.data import dataset
 from skinlab.data.schema import SPLITS
 from skinlab.models import unet as unet_model
@@ -37,34 +36,6 @@ from skinlab.params import SegmentUnet
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 log = logging.getLogger("segment_pretrain")
-
-
-def pseudo_masks(unlabelled: Path, exclude_lesions: set, out: Path, cfg, limit: int):
-    meta = pd.read_csv(unlabelled / "metadata.csv", dtype=str)
-    meta = meta[~meta["lesion_id"].isin(exclude_lesions)]
-    if limit:
-        meta = meta.iloc[:limit]
-    (out / "masks").mkdir(parents=True, exist_ok=True)
-    images, masks, empty = [], [], 0
-    otsu = segment_methods.build("otsu", cfg.segment, cfg.base.seed)
-    for n, image_id in enumerate(meta["image_id"]):
-        src = next((unlabelled / "images").glob(f"{image_id}.*"), None)
-        if src is None:
-            raise SystemExit(f"{unlabelled / 'metadata.csv'}: image_id {image_id!r} has no file under {unlabelled / 'images'}")
-        mask_path = out / "masks" / f"{image_id}.png"
-        if not mask_path.exists():  # masks already in <out>/pseudo are reused: use a new --out after changing Otsu's params
-            mask = otsu(io.read_image(src))
-            if not mask.any():
-                empty += 1
-                continue
-            segment_report.write_mask(mask_path, mask)
-        images.append(str(src))
-        masks.append(str(mask_path))
-        if (n + 1) % 1000 == 0:
-            log.info("pseudo masks: %d", n + 1)
-    log.info("pseudo masks: %d images (%d excluded lesions, %d empty masks dropped)", len(images),
-             len(exclude_lesions), empty)
-    return images, masks
 
 
 def pretrain(cfg, pseudo, val, seed: int, out: Path):
@@ -106,9 +77,12 @@ def main(argv=None):
     seed, ucfg = cfg.base.seed, cfg.segment.unet
     frames = {split: dataset.read_index(args.split, split) for split in SPLITS}
     found = segment_report.items(args.raw, frames)
-    lesions = set().union(*(set(frames[s]["lesion_id"]) for s in SPLITS))
     started = time.perf_counter()
-    pimg, pmask = pseudo_masks(args.unlabelled, lesions, args.out / "pseudo", cfg, args.limit)
+    images, counts = unet_pretrain.unlabelled(args.unlabelled, [item.image_id for item in found],
+                                              [item.lesion_id for item in found], args.limit)
+    (pimg, pmask), empty = unet_pretrain.pseudo_masks(images, segment_methods.build("otsu", cfg.segment, seed),
+                                                      args.out / "pseudo" / "masks")
+    log.info("pseudo masks: %d images (%s, %d empty masks dropped)", len(pimg), counts, empty)
     t_pseudo = time.perf_counter() - started
     train, val = segment_methods.pairs(found, "train"), segment_methods.pairs(found, "val")
 

@@ -287,6 +287,24 @@ UNET_ENCODERS = ("plain", "mobilenet_v3_small")
 SEGMENT_SELECT_ON = ("dice", "jaccard", "thresholded_jaccard")
 
 
+class SegmentPretrain(Section):
+    """Optional pre-training of the U-Net on Otsu's masks of unlabelled images (epochs 0: off)."""
+
+    images: str = "data/folder"  # a folder of images (nested folders too; a metadata table, if any, gives lesion_ids)
+    epochs: StrictInt = Field(0, ge=0, le=1000)  # 0: no pre-training, the folder is not read
+    learning_rate: float = Field(0.003, gt=0, le=1)  # peak of the pre-training's cosine decay
+    limit: StrictInt = Field(0, ge=0)  # at most this many images, in image_id order (0: all)
+
+    @model_validator(mode="after")
+    def _folder(self):
+        if self.images.startswith("~"):  # DVC hashes the folder (a dep) and takes `~/x` for a folder named `~`
+            raise ValueError(f"images: DVC does not expand '~' (got {self.images!r}); give the full path, "
+                             f"e.g. {os.path.expanduser(self.images)!r}")
+        if not self.images.strip():
+            raise ValueError("images must not be empty (set epochs: 0 to turn pre-training off)")
+        return self
+
+
 class SegmentUnet(Section):
     """The U-Net of segment.methods: trained on the train images with a ground-truth mask,
     stopped early on the val Dice at its own size."""
@@ -305,6 +323,7 @@ class SegmentUnet(Section):
     tta: Literal["none", "flips"] = "flips"  # flips: mean probability of the image and its three mirrors
     clean: bool = True  # fill holes, keep the central component (as the classical methods do)
     augment: CnnAugment = CnnAugment()
+    pretrain: SegmentPretrain = SegmentPretrain()  # then learning_rate is the fine-tuning's
 
     @model_validator(mode="after")
     def _shape(self):

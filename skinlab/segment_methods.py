@@ -3,16 +3,19 @@
 A builder takes the validated `segment` params and the seed and returns `fn(rgb) -> bool mask`
 at the image's size. Adding a classical method means a name in `params.SEGMENT_METHODS` and one
 builder here; the stage and its report do not change. `unet` is the one trained method:
-`build_all` fits it (on train, stopped on val) before anything is scored.
+`build_all` fits it (on train, stopped on val; pre-trained first when segment.unet.pretrain
+says so) before anything is scored.
 """
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
-from skinlab import segmentation, unet_train
+from skinlab import segmentation, unet_pretrain, unet_train
 from skinlab.data.raw import InputError
 from skinlab.params import SEGMENT_METHODS, Segment
 
@@ -52,6 +55,18 @@ def pairs(found, split: str) -> tuple[list, list]:
     return [str(item.image) for item in chosen], [str(item.mask) for item in chosen]
 
 
+def _fit_unet(cfg: Segment, seed: int, found, train, val, run=None) -> "unet_train.UnetResult":
+    """The stage's U-Net, first pre-trained on Otsu's masks of unlabelled images when
+    segment.unet.pretrain.epochs > 0 (the scratch folder is removed after the fit)."""
+    if not cfg.unet.pretrain.epochs:
+        return unet_train.fit(cfg.unet, train, val, seed, run)
+    with tempfile.TemporaryDirectory(prefix="skinlab-pretrain-") as workdir:
+        pre, summary = unet_pretrain.pretrain(cfg.unet, build("otsu", cfg, seed), found, val, seed, Path(workdir), run)
+    unet = unet_train.fit(cfg.unet, train, val, seed, run, initial_weights=pre.model.get_weights())
+    unet.pretraining = {**summary, "curve": pre.curve, "seconds": pre.seconds}
+    return unet
+
+
 def build_all(cfg: Segment, seed: int, found, run=None) -> tuple[dict[str, Method], "unet_train.UnetResult | None", str]:
     """The methods of `cfg.methods` that can run, in order; the U-Net's training result when it
     is one of them (None otherwise); and why the U-Net was left out ("" when it was not).
@@ -72,7 +87,7 @@ def build_all(cfg: Segment, seed: int, found, run=None) -> tuple[dict[str, Metho
                                  f"ground-truth mask; found {len(train[0])} train and {len(val[0])} val: add masks "
                                  f"(see the data README) or list a classical method in segment.methods in params.yaml")
         else:
-            unet = unet_train.fit(cfg.unet, train, val, seed, run)
+            unet = _fit_unet(cfg, seed, found, train, val, run)
     methods = {name: unet_train.Segmenter(unet.model, cfg.unet.threshold, cfg.unet.tta, cfg.unet.clean) if name == "unet" else build(name, cfg, seed)
                for name in names}
     return methods, unet, skipped

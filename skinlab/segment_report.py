@@ -158,9 +158,16 @@ def metrics(summaries: dict, chosen: str, on: str | None, select_on: str, found:
     trained = None
     if unet is not None:
         trained = {"epochs": len(unet.curve), "best_epoch": unet.best_epoch, "best_val_dice": unet.best_val_dice,
-                   "train_images": unet.n_train, "val_images": unet.n_val}
+                   "train_images": unet.n_train, "val_images": unet.n_val, "pretraining": pretraining(unet)}
     return {"methods": summaries, "chosen": picked, "images": counts(found), "unet_training": trained,
             "trained_on": trained_on}
+
+
+def pretraining(unet) -> dict | None:
+    """The U-Net's pre-training as metrics/segment.json and the card show it (no curve, no seconds)."""
+    if unet is None or unet.pretraining is None:
+        return None
+    return {key: value for key, value in unet.pretraining.items() if key not in ("curve", "seconds")}
 
 
 def data_description(raw_metrics: Path, frames: dict[str, pd.DataFrame]) -> str:
@@ -180,6 +187,8 @@ def timing(rows: list[dict], seconds: dict[str, float], unet=None) -> dict:
             result[f"seconds_per_image_{name}"] = spent / n
     if unet is not None:
         result["unet_train_seconds"] = unet.seconds
+        if unet.pretraining is not None:
+            result["unet_pretrain_seconds"] = unet.pretraining["seconds"]
     return result
 
 
@@ -203,7 +212,8 @@ def card(cfg, metrics: dict, unet=None) -> dict:
                           "output": ("lesion probability per pixel (tta flips: the mean over the image and its three mirrors); "
                                      "upsample to the image's size, threshold, then (clean) fill holes and keep the "
                                      "central component"),
-                          "best_epoch": unet.best_epoch, "val_dice_at_network_size": unet.best_val_dice}
+                          "best_epoch": unet.best_epoch, "val_dice_at_network_size": unet.best_val_dice,
+                          "pretrained": pretraining(unet) or "no: trained from random weights on the train split"}
     return result
 
 

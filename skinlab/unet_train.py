@@ -41,6 +41,7 @@ class UnetResult:
     seconds: float
     n_train: int
     n_val: int
+    pretraining: dict | None = None  # unet_pretrain's summary with its "curve" and "seconds", when pre-trained
 
 
 def val_dice(model, val_ds, threshold: float) -> float:
@@ -53,7 +54,7 @@ def val_dice(model, val_ds, threshold: float) -> float:
     return float(np.mean(values))
 
 
-def _monitor(val_ds, cfg: SegmentUnet, curve: list, run=None):
+def _monitor(val_ds, cfg: SegmentUnet, curve: list, run=None, prefix: str = "unet"):
     import keras
 
     class DiceMonitor(keras.callbacks.Callback):
@@ -79,20 +80,22 @@ def _monitor(val_ds, cfg: SegmentUnet, curve: list, run=None):
                 if self.wait >= cfg.patience:
                     self.model.stop_training = True
             if run is not None:
-                run.log_metrics({"unet_loss": row["loss"], "unet_val_dice": row["val_dice"],
-                                 "unet_learning_rate": row["learning_rate"]}, step=epoch + 1)
-            log.info("unet epoch %d: loss %.4f, val Dice %.3f, %.1fs", epoch + 1, row["loss"], row["val_dice"],
+                run.log_metrics({f"{prefix}_loss": row["loss"], f"{prefix}_val_dice": row["val_dice"],
+                                 f"{prefix}_learning_rate": row["learning_rate"]}, step=epoch + 1)
+            log.info("%s epoch %d: loss %.4f, val Dice %.3f, %.1fs", prefix, epoch + 1, row["loss"], row["val_dice"],
                      time.perf_counter() - self.started)
 
     return DiceMonitor()
 
 
 def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence, Sequence], seed: int,
-        run=None, initial_weights: list | None = None) -> UnetResult:
+        run=None, initial_weights: list | None = None, log_prefix: str = "unet") -> UnetResult:
     """Train on (image paths, mask paths) pairs; the model holds the weights of the best val epoch.
 
     `initial_weights` (`model.get_weights()` of a network built from the same cfg, e.g. one
-    pre-trained on other images) replace the random initialisation; ValueError if they do not fit."""
+    pre-trained on other images) replace the random initialisation; ValueError naming the
+    segment.unet params if they do not fit. Each epoch reaches MLflow as `<log_prefix>_loss`,
+    `_val_dice` and `_learning_rate`."""
     import keras
     import tensorflow as tf
 
@@ -107,12 +110,17 @@ def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence,
     model = unet.build_unet(cfg.image_size, cfg.base_filters, cfg.depth, cfg.dropout, cfg.encoder, cfg.weights,
                             weights_key=WEIGHTS_KEY)
     if initial_weights is not None:
-        model.set_weights(initial_weights)
+        try:
+            model.set_weights(initial_weights)
+        except ValueError as error:
+            raise ValueError(f"the initial weights do not fit the U-Net of segment.unet (encoder {cfg.encoder}, "
+                             f"base_filters {cfg.base_filters}, depth {cfg.depth}): were they made with other "
+                             f"params? ({error})") from None
     decay = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, cfg.epochs * steps)
     model.compile(optimizer=keras.optimizers.Adam(decay),
                   loss=segmentation_data.dice_bce_loss)
     curve: list[dict] = []
-    monitor = _monitor(val_ds, cfg, curve, run)
+    monitor = _monitor(val_ds, cfg, curve, run, log_prefix)
     started = time.perf_counter()
     model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[monitor], verbose=0)
     if monitor.best_weights is not None:  # None only when every val Dice was NaN

@@ -2,7 +2,8 @@
 chosen method: its card, and the U-Net when trained), metrics/segment.json, plots/segment/.
 
 When segment.methods lists unet, a U-Net is first trained on the train images that have a
-ground-truth mask and stopped early on the val Dice. Every method then segments and scores each
+ground-truth mask and stopped early on the val Dice (pre-trained before that on Otsu's masks of
+the unlabelled images of segment.unet.pretrain.images when its epochs are above 0). Every method then segments and scores each
 val and test image that has a ground-truth mask; the method best on val by segment.select_on
 (never test) writes the masks of every image.
 """
@@ -56,6 +57,8 @@ def run_stage(args) -> None:
                 if unet is not None:
                     unet.model.save(model_tmp / "unet.keras")
                 io.write_csv(plots / "unet_training.csv", segment_report.curve_frame(unet.curve if unet else []))
+                pre_curve = unet.pretraining["curve"] if unet and unet.pretraining else []
+                io.write_csv(plots / "unet_pretraining.csv", segment_report.curve_frame(pre_curve))
                 with io.atomic_dir(out) as tmp:
                     rows, seconds = segment_report.score(found, methods, tmp / "candidates")
                     summaries = segment_report.summarise(rows, list(methods), seed, sc.bootstrap)

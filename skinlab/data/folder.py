@@ -80,8 +80,9 @@ def index_files(root: Path) -> FileIndex:
     return index
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """The metadata table as strings: UTF-8 (a BOM is fine), comma- or tab-separated."""
+def read_table(path: Path, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
+    """The metadata table as strings: UTF-8 (a BOM is fine), comma- or tab-separated, with the
+    `required` columns (InputError naming the file otherwise)."""
     data = path.read_bytes()
     if not data.strip():
         raise InputError(f"{path}: empty file")
@@ -100,13 +101,14 @@ def read_table(path: Path) -> pd.DataFrame:
     except pd.errors.ParserError as error:
         raise InputError(f"{path}: cannot parse the table: {error}") from None
     frame.columns = [column.strip() for column in frame.columns]
-    missing = [column for column in REQUIRED if column not in frame.columns]
+    missing = [column for column in required if column not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing required column(s) {', '.join(missing)}; found {', '.join(frame.columns)}")
     for column in frame.columns:
         frame[column] = frame[column].str.strip()
     frame["image_id"] = frame["image_id"].map(lambda value: unicodedata.normalize("NFC", value))
-    frame["dx"] = frame["dx"].str.lower()
+    if "dx" in frame.columns:
+        frame["dx"] = frame["dx"].str.lower()
     return frame
 
 

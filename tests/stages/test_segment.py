@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -223,3 +224,55 @@ def test_a_pretrained_encoder_offline_stops_at_once_naming_the_param(small_pipel
     err = capsys.readouterr().err
     assert err.startswith("segment: error:") and "offline" in err and "segment.unet.weights: none" in err
     assert not (tmp_path / "out" / "segment").exists() and not (tmp_path / "out" / "model").exists()
+
+
+def test_pretraining_fits_otsus_masks_of_unlabelled_images_then_fine_tunes_from_them(small_pipeline, copied, tmp_path,
+                                                                                     monkeypatch, mlflow_store):
+    from skinlab import unet_train
+
+    raw, split, _ = copied
+    train, test = split_index(small_pipeline, "train"), split_index(small_pipeline, "test")
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for i, row in enumerate(train.head(10).itertuples()):
+        shutil.copy(raw / row.image, unlabelled / f"new_{i}.png")  # the same pixels, as other lesions' images
+    shutil.copy(raw / test.loc[0, "image"], unlabelled / f"{test.loc[0, 'image_id']}.png")  # a labelled image
+    shutil.copy(raw / test.loc[1, "image"], unlabelled / "other_view.png")  # another image of a labelled lesion
+    (unlabelled / "metadata.csv").write_text(f"image_id,lesion_id\nother_view,{test.loc[1, 'lesion_id']}\n")
+    pretrain = {"images": str(unlabelled), "epochs": 2, "learning_rate": 0.01}
+    params = write_params(tmp_path / "pre.yaml", **{**SMALL, "segment": {
+        **SMALL["segment"], "methods": ["otsu", "unet"], "unet": {**SMALL["segment"]["unet"], "pretrain": pretrain}}})
+    fits, real_fit = [], unet_train.fit
+
+    def spy(cfg, train_pairs, val_pairs, seed, run=None, initial_weights=None, log_prefix="unet"):
+        result = real_fit(cfg, train_pairs, val_pairs, seed, run, initial_weights, log_prefix)
+        fits.append({"cfg": cfg, "train": train_pairs, "initial": initial_weights, "prefix": log_prefix,
+                     "weights": result.model.get_weights()})
+        return result
+
+    monkeypatch.setattr(unet_train, "fit", spy)
+    out = run(small_pipeline, tmp_path / "out", params, raw, split)
+    pre, tuned = fits
+    assert [p.rsplit("/", 1)[-1] for p in pre["train"][0]] == [f"new_{i}.png" for i in range(10)]
+    assert all("skinlab-pretrain-" in p for p in pre["train"][1])  # Otsu's masks, in a scratch folder
+    assert (pre["cfg"].epochs, pre["cfg"].learning_rate, pre["prefix"], pre["initial"]) == (2, 0.01, "unet_pretrain", None)
+    assert tuned["cfg"] == pre["cfg"].model_copy(update={"epochs": 2, "patience": 2, "learning_rate": 0.003})
+    assert tuned["train"][0] == [str(raw / image) for image in train["image"]]
+    assert all(np.array_equal(a, b) for a, b in zip(tuned["initial"], pre["weights"]))  # fine-tuned from them
+    metrics = json.loads((out / "metrics.json").read_text())
+    summary = metrics["unet_training"]["pretraining"]
+    assert summary == {**summary, "images": str(unlabelled), "image_files": 12, "left_out_labelled_images": 1,
+                       "left_out_labelled_lesions": 1, "no_lesion_found": 0, "pretrained_on": 10, "epochs": 2}
+    curve = pd.read_csv(out / "plots" / "unet_pretraining.csv")
+    assert len(curve) == 2 and summary["best_val_dice"] == pytest.approx(curve["val_dice"].max())
+    card = json.loads((out / "model" / "card.json").read_text())
+    assert card["unet"]["pretrained"] == summary and card["params"]["unet"]["pretrain"] == {**pretrain, "limit": 0}
+    assert not any(Path(mask).exists() for mask in pre["train"][1])  # the scratch folder is gone
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_store)
+    [stage_run] = client.search_runs([client.get_experiment_by_name("skinlab").experiment_id],
+                                     "attributes.run_name = 'segment'")
+    history = client.get_metric_history(stage_run.info.run_id, "unet_pretrain_val_dice")
+    assert [m.value for m in history] == pytest.approx(list(curve["val_dice"]))
+    assert stage_run.data.metrics["unet_pretrain_seconds"] > 0

@@ -88,7 +88,8 @@ def test_a_fit_starts_from_initial_weights_when_given(fitted):
     moved = [float(np.abs(np.asarray(v) - w).max()) for v, w in zip(fresh.model.weights, start) if v.trainable]
     assert max(moved) > 0.01  # without initial_weights the fit starts elsewhere
     other = TINY.model_copy(update={"base_filters": 2})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"the initial weights do not fit the U-Net of segment.unet "
+                                         r"\(encoder plain, base_filters 2, depth 2\)"):
         unet_train.fit(other, discs(root, "train", 8, seed=1), discs(root, "val", 4, seed=2), seed=0,
                        initial_weights=start)
 
