@@ -15,7 +15,6 @@ written to a scratch folder (`workdir`) and stream from disk like the true ones.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def unlabelled(root: str | Path, labelled_ids: Iterable[str], labelled_lesions: 
     for image_id in sorted(index.images):
         if image_id in ids:
             same_image += 1
-        elif lesion_of.get(image_id, image_id) in lesions:
+        elif lesion_of.get(image_id, {image_id}) & lesions:
             same_lesion += 1
         else:
             paths = index.images[image_id]
@@ -61,15 +60,19 @@ def unlabelled(root: str | Path, labelled_ids: Iterable[str], labelled_lesions: 
     return (kept[:limit] if limit else kept), counts
 
 
-def _lesions(root: Path) -> dict[str, str]:
-    """image_id -> lesion_id from the folder's metadata table, when it has one with a lesion_id column."""
+def _lesions(root: Path) -> dict[str, set[str]]:
+    """image_id -> its lesion_ids in the folder's metadata table (when it has one with a lesion_id
+    column): a set, so an image listed twice is left out if either row names a labelled lesion."""
     table = next((root / name for name in folder.METADATA_NAMES if (root / name).is_file()), None)
     if table is None:
         return {}
     frame = folder.read_table(table, required=("image_id",))
     if "lesion_id" not in frame.columns:
         return {}
-    return {image_id: lesion or image_id for image_id, lesion in zip(frame["image_id"], frame["lesion_id"])}
+    lesions: dict[str, set[str]] = {}
+    for image_id, lesion in zip(frame["image_id"], frame["lesion_id"]):
+        lesions.setdefault(image_id, set()).add(lesion or image_id)
+    return lesions
 
 
 def pseudo_masks(images: list[tuple[str, Path]], segment: Callable[[np.ndarray], np.ndarray],
@@ -79,16 +82,17 @@ def pseudo_masks(images: list[tuple[str, Path]], segment: Callable[[np.ndarray],
     out.mkdir(parents=True, exist_ok=True)
     paths, masks, empty = [], [], 0
     for n, (image_id, path) in enumerate(images, 1):
+        if n % 1000 == 0:
+            log.info("pre-training: pseudo masks of %d of %d images", n, len(images))
         mask = segment(io.read_image(path))  # io.ImageError names the file
         if not mask.any():
             empty += 1
             continue
-        target = out / f"{unicodedata.normalize('NFC', image_id)}.png"
+        target = out / f"{image_id}.png"
+        # (segment_report.write_mask, written out: segment_report imports this module through segment_methods)
         target.write_bytes(io.encode_image(np.where(mask, 255, 0).astype(np.uint8), ".png"))
         paths.append(str(path))
         masks.append(str(target))
-        if n % 1000 == 0:
-            log.info("pre-training: pseudo masks of %d of %d images", n, len(images))
     return (paths, masks), empty
 
 

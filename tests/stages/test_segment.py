@@ -239,7 +239,7 @@ def test_pretraining_fits_otsus_masks_of_unlabelled_images_then_fine_tunes_from_
     shutil.copy(raw / test.loc[0, "image"], unlabelled / f"{test.loc[0, 'image_id']}.png")  # a labelled image
     shutil.copy(raw / test.loc[1, "image"], unlabelled / "other_view.png")  # another image of a labelled lesion
     (unlabelled / "metadata.csv").write_text(f"image_id,lesion_id\nother_view,{test.loc[1, 'lesion_id']}\n")
-    pretrain = {"images": str(unlabelled), "epochs": 2, "learning_rate": 0.01}
+    pretrain = {"images": str(unlabelled), "epochs": 3, "learning_rate": 0.01}
     params = write_params(tmp_path / "pre.yaml", **{**SMALL, "segment": {
         **SMALL["segment"], "methods": ["otsu", "unet"], "unet": {**SMALL["segment"]["unet"], "pretrain": pretrain}}})
     fits, real_fit = [], unet_train.fit
@@ -255,16 +255,16 @@ def test_pretraining_fits_otsus_masks_of_unlabelled_images_then_fine_tunes_from_
     pre, tuned = fits
     assert [p.rsplit("/", 1)[-1] for p in pre["train"][0]] == [f"new_{i}.png" for i in range(10)]
     assert all("skinlab-pretrain-" in p for p in pre["train"][1])  # Otsu's masks, in a scratch folder
-    assert (pre["cfg"].epochs, pre["cfg"].learning_rate, pre["prefix"], pre["initial"]) == (2, 0.01, "unet_pretrain", None)
+    assert (pre["cfg"].epochs, pre["cfg"].learning_rate, pre["prefix"], pre["initial"]) == (3, 0.01, "unet_pretrain", None)
     assert tuned["cfg"] == pre["cfg"].model_copy(update={"epochs": 2, "patience": 2, "learning_rate": 0.003})
     assert tuned["train"][0] == [str(raw / image) for image in train["image"]]
     assert all(np.array_equal(a, b) for a, b in zip(tuned["initial"], pre["weights"]))  # fine-tuned from them
     metrics = json.loads((out / "metrics.json").read_text())
     summary = metrics["unet_training"]["pretraining"]
     assert summary == {**summary, "images": str(unlabelled), "image_files": 12, "left_out_labelled_images": 1,
-                       "left_out_labelled_lesions": 1, "no_lesion_found": 0, "pretrained_on": 10, "epochs": 2}
+                       "left_out_labelled_lesions": 1, "no_lesion_found": 0, "pretrained_on": 10, "epochs": 3}
     curve = pd.read_csv(out / "plots" / "unet_pretraining.csv")
-    assert len(curve) == 2 and summary["best_val_dice"] == pytest.approx(curve["val_dice"].max())
+    assert len(curve) == 3 and len(pd.read_csv(out / "plots" / "unet_training.csv")) == 2 and summary["best_val_dice"] == pytest.approx(curve["val_dice"].max())
     card = json.loads((out / "model" / "card.json").read_text())
     assert card["unet"]["pretrained"] == summary and card["params"]["unet"]["pretrain"] == {**pretrain, "limit": 0}
     assert not any(Path(mask).exists() for mask in pre["train"][1])  # the scratch folder is gone

@@ -161,3 +161,14 @@ def test_segment_unet_section_checks_the_shape_and_the_weights():
     pretrained = params.parse({"segment": {"unet": {"encoder": "mobilenet_v3_small", "weights": "imagenet",
                                                     "image_size": 128, "depth": 4}}}).segment.unet
     assert pretrained.weights == "imagenet"
+
+
+def test_segment_unet_pretrain_is_off_by_default_and_bad_values_are_named():
+    pretrain = params.parse({}).segment.unet.pretrain
+    assert (pretrain.epochs, pretrain.images) == (0, "data/folder")
+    with pytest.raises(params.ParamsError, match=r"segment.unet.pretrain: images: DVC does not expand '~' \(got '~/x'\)"):
+        params.parse({"segment": {"unet": {"pretrain": {"images": "~/x"}}}})
+    with pytest.raises(params.ParamsError, match=r"segment.unet.pretrain: images must not be empty \(set epochs: 0"):
+        params.parse({"segment": {"unet": {"pretrain": {"images": " "}}}})
+    with pytest.raises(params.ParamsError, match=r"unknown key 'segment.unet.pretrain.epoch'"):
+        params.parse({"segment": {"unet": {"pretrain": {"epoch": 4}}}})

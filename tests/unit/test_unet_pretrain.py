@@ -5,6 +5,8 @@ import pytest
 
 from skinlab import io, unet_pretrain
 from skinlab.data.raw import InputError
+from skinlab.params import SegmentPretrain, SegmentUnet
+from skinlab.segment_report import Item
 
 
 def image(path, lesion=True):
@@ -39,6 +41,14 @@ def test_labelled_images_and_lesions_are_left_out_the_rest_in_image_id_order(fol
     assert counts["left_out_labelled_lesions"] == 2 and counts["beyond_limit"] == 1
 
 
+def test_an_image_listed_twice_is_left_out_if_either_row_names_a_labelled_lesion(folder):
+    (folder / "metadata.csv").write_text("image_id,lesion_id\nISIC_1,HAM_A\nISIC_1,HAM_Z\nISIC_2,HAM_Z\n")
+    for labelled in ("HAM_A", "HAM_Z"):
+        kept, counts = unet_pretrain.unlabelled(folder, [], [labelled])
+        assert "ISIC_1" not in [image_id for image_id, _ in kept], labelled
+    assert counts["left_out_labelled_lesions"] == 2
+
+
 def test_a_folder_without_a_table_is_read_by_file_name(folder):
     (folder / "metadata.csv").unlink()
     kept, counts = unet_pretrain.unlabelled(folder, ["ISIC_2"], ["HAM_A"])
@@ -49,6 +59,8 @@ def test_a_folder_without_a_table_is_read_by_file_name(folder):
 def test_bad_folders_are_named_with_the_param(folder, tmp_path):
     with pytest.raises(InputError, match=r"missing: folder not found \(segment.unet.pretrain.images in params.yaml\)"):
         unet_pretrain.unlabelled(tmp_path / "missing", [], [])
+    with pytest.raises(InputError, match=r"metadata.csv: not a folder \(segment.unet.pretrain.images in params.yaml\)"):
+        unet_pretrain.unlabelled(folder / "metadata.csv", [], [])
     with pytest.raises(InputError, match="no image left to pre-train on .5 image files, 5 of them labelled images"):
         unet_pretrain.unlabelled(folder, [f"ISIC_{i}" for i in range(1, 6)], [])
     image(folder / "other" / "ISIC_3.png")
@@ -74,3 +86,10 @@ def test_pseudo_masks_are_written_and_images_without_a_lesion_left_out(folder, t
     (folder / "ISIC_1.png").write_bytes(b"not a png")
     with pytest.raises(io.ImageError, match="ISIC_1.png"):
         unet_pretrain.pseudo_masks(kept, segment, tmp_path / "again")
+
+
+def test_pretraining_stops_before_any_fit_when_otsu_finds_no_lesion(folder, tmp_path):
+    cfg = SegmentUnet(pretrain=SegmentPretrain(images=str(folder), epochs=1))
+    labelled = [Item("ISIC_9", "HAM_9", "train", tmp_path / "x.png", None)]
+    with pytest.raises(InputError, match=r"unlabelled: Otsu found no lesion in any of the 5 images \(segment.unet.pretrain"):
+        unet_pretrain.pretrain(cfg, lambda rgb: np.zeros(rgb.shape[:2], bool), labelled, ([], []), 0, tmp_path / "w")
