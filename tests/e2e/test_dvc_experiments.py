@@ -123,6 +123,10 @@ def test_every_run_logs_to_the_one_mlflow_store_of_the_repository(experiments):
     assert not list((root / ".dvc").rglob("mlflow.db")), "an experiment logged inside its temporary copy"
 
 
+# Plots of a feature that the default params turn off: the stage writes the header only.
+EMPTY_WHEN_OFF = {"plots/segment/unet_pretraining.csv"}  # segment.unet.pretrain.epochs: 0
+
+
 def test_plots_show_and_diff_render_every_declared_plot(experiments):
     root, env, _ = experiments
     declared = {next(iter(p)) if isinstance(p, dict) else p
@@ -139,7 +143,10 @@ def test_plots_show_and_diff_render_every_declared_plot(experiments):
     assert set(diff["data"]) == files
     for path, renders in diff["data"].items():
         revisions = {rev for render in renders for rev in render["revisions"]}
-        assert len(revisions) == 2, (path, revisions)
+        if path in EMPTY_WHEN_OFF:  # nothing to draw, and the file says so by having no rows
+            assert renders == [] and len((root / path).read_text().splitlines()) == 1, path
+        else:
+            assert len(revisions) == 2, (path, revisions)
 
 
 def test_keep_the_winner_and_snapshot_it(experiments):
