@@ -2,15 +2,16 @@
 labelled train split; score it beside a U-Net trained from scratch and beside Otsu on val and
 test. An experiment for the U-Net-versus-Otsu question of ham10000-masks155; asserts nothing.
 
-The pseudo masks are made as the stage's `segment.unet.pretrain` makes them
-(skinlab/unet_pretrain.py): every unlabelled image whose image_id or lesion_id is in the labelled
-set (any split) is left out, so no val or test lesion is seen, even without its mask. Otsu's params (channel, shift, work size) and
-the U-Net's come from --params; the pre-training runs --pretrain-epochs epochs with the same
-recipe (monitored on val's true masks), then the same network is fitted as the stage fits it,
-once per --finetune-lr (the peak learning rate of the fine-tuning; default the params' one),
-each time from the pre-trained weights, at --finetune-size px if given (the pre-training's size
-otherwise). The pre-trained network itself is scored too (`unet_pretrained_only`); the variant to
-keep is the one with the best val Dice. --no-scratch skips the U-Net from scratch.
+The pre-training is the stage's own (`segment.unet.pretrain`, skinlab/unet_pretrain.py): every
+unlabelled image whose image_id or lesion_id is in the labelled set (any split) is left out, so no
+val or test lesion is seen, even without its mask; Otsu outlines the rest with the params' channel,
+shift and work size, and the U-Net of --params is fitted to those masks for --pretrain-epochs
+epochs at --pretrain-lr (monitored on val's true masks). Then the same network is fitted as the
+stage fits it, once per --finetune-lr (the peak learning rate of the fine-tuning; default the
+params' one), each time from the pre-trained weights, at --finetune-size px if given (the
+pre-training's size otherwise). The pre-trained network itself is scored too
+(`unet_pretrained_only`); the variant to keep is the one with the best val Dice. --no-scratch
+skips the U-Net from scratch.
 
 Run from the repository root (data as in the README's ham10000-masks155 section):
     python -m bench.segment_pretrain --params results/ham10000-masks155/params.yaml \
@@ -25,7 +26,6 @@ the same --out; delete them after changing the U-Net's params or --pretrain-epoc
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 from skinlab import params, segment_methods, segment_report, unet_pretrain, unet_train
@@ -38,20 +38,22 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 log = logging.getLogger("segment_pretrain")
 
 
-def pretrain(cfg, pseudo, val, seed: int, out: Path):
-    """The pre-trained network and {curve, seconds}; reused from <out> when saved there."""
+def pretrain(ucfg: SegmentUnet, otsu, found, val, seed: int, out: Path):
+    """The pre-trained network and a summary; the stage's own pre-training
+    (unet_pretrain.pretrain, with ucfg.pretrain), reused from <out> when saved there."""
     weights, info = out / "pretrained.weights.h5", out / "pretrained.json"
     if weights.exists() and info.exists():
-        model = unet_model.build_unet(cfg.image_size, cfg.base_filters, cfg.depth, cfg.dropout, cfg.encoder, cfg.weights)
+        model = unet_model.build_unet(ucfg.image_size, ucfg.base_filters, ucfg.depth, ucfg.dropout, ucfg.encoder,
+                                      ucfg.weights)
         model.load_weights(weights)
         log.info("pre-trained network reused from %s (delete it to pre-train again)", weights)
         return model, {**json.loads(info.read_text()), "reused": True}
-    pre = unet_train.fit(cfg, pseudo, val, seed)
-    log.info("pre-train: %s, %.0f s", pre.curve, pre.seconds)
-    pre.model.save_weights(weights)
-    meta = {"curve": pre.curve, "seconds": pre.seconds, "epochs": cfg.epochs, "best_epoch": pre.best_epoch}
+    result, summary = unet_pretrain.pretrain(ucfg, otsu, found, val, seed, out / "pseudo" / "masks")
+    log.info("pre-train: %s, %.0f s", result.curve, result.seconds)
+    result.model.save_weights(weights)
+    meta = {**summary, "curve": result.curve, "seconds": result.seconds}
     info.write_text(json.dumps(meta, indent=1, default=float))
-    return pre.model, meta
+    return result.model, meta
 
 
 def main(argv=None):
@@ -63,6 +65,8 @@ def main(argv=None):
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--pretrain-epochs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--pretrain-lr", type=float, default=None,
+                    help="peak learning rate of the pre-training (default: segment.unet.pretrain.learning_rate)")
     ap.add_argument("--finetune-lr", type=float, nargs="+", default=None,
                     help="peak learning rates of the fine-tuning, one fit each (default: segment.unet.learning_rate)")
     ap.add_argument("--finetune-size", type=int, default=None,
@@ -77,17 +81,12 @@ def main(argv=None):
     seed, ucfg = cfg.base.seed, cfg.segment.unet
     frames = {split: dataset.read_index(args.split, split) for split in SPLITS}
     found = segment_report.items(args.raw, frames)
-    started = time.perf_counter()
-    images, counts = unet_pretrain.unlabelled(args.unlabelled, [item.image_id for item in found],
-                                              [item.lesion_id for item in found], args.limit)
-    (pimg, pmask), empty = unet_pretrain.pseudo_masks(images, segment_methods.build("otsu", cfg.segment, seed),
-                                                      args.out / "pseudo" / "masks")
-    log.info("pseudo masks: %d images (%s, %d empty masks dropped)", len(pimg), counts, empty)
-    t_pseudo = time.perf_counter() - started
     train, val = segment_methods.pairs(found, "train"), segment_methods.pairs(found, "val")
-
-    pre_cfg = ucfg.model_copy(update={"epochs": args.pretrain_epochs, "patience": args.pretrain_epochs})
-    pre_model, pre_info = pretrain(pre_cfg, (pimg, pmask), val, seed, args.out)
+    pre = ucfg.pretrain.model_copy(update={"images": str(args.unlabelled), "epochs": args.pretrain_epochs,
+                                           "limit": args.limit,
+                                           "learning_rate": args.pretrain_lr or ucfg.pretrain.learning_rate})
+    pre_model, pre_info = pretrain(ucfg.model_copy(update={"pretrain": pre}),
+                                   segment_methods.build("otsu", cfg.segment, seed), found, val, seed, args.out)
     pre_weights = pre_model.get_weights()
     tuned = {}
     size = args.finetune_size or ucfg.image_size
@@ -118,7 +117,7 @@ def main(argv=None):
     text = summary.to_string()
     log.info("\n%s", text)
     (args.out / "summary.json").write_text(json.dumps({
-        "pseudo_images": len(pimg), "pseudo_seconds": t_pseudo,
+        "pseudo_images": pre_info.get("pretrained_on"),  # absent from a run saved before the bench used the library
         "pretrain": pre_info,
         "finetune": {f"{lr:g}": {"best_epoch": fit.best_epoch, "best_val_dice": fit.best_val_dice, "seconds": fit.seconds,
                                  "curve": fit.curve} for lr, fit in tuned.items()},

@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,9 @@ from skinlab.data.raw import InputError
 from skinlab.data.schema import SPLITS
 from skinlab.evaluation import plots
 from skinlab.evaluation import segmentation as seg_metrics
-from skinlab.segment_methods import Method
+
+if TYPE_CHECKING:  # segment_methods imports unet_pretrain, which writes its masks with write_mask below
+    from skinlab.segment_methods import Method
 
 SCORED_SPLITS = ("val", "test")  # train is never scored: the choice is made on val, reported on test
 SCORE_COLUMNS = ("image_id", "lesion_id", "split", "method", *seg_metrics.METRICS)

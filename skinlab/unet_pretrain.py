@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skinlab import io, unet_train
+from skinlab import io, segment_report, unet_train
 from skinlab.data import folder
 from skinlab.data.raw import InputError
 from skinlab.params import SegmentUnet
@@ -89,8 +89,7 @@ def pseudo_masks(images: list[tuple[str, Path]], segment: Callable[[np.ndarray],
             empty += 1
             continue
         target = out / f"{image_id}.png"
-        # (segment_report.write_mask, written out: segment_report imports this module through segment_methods)
-        target.write_bytes(io.encode_image(np.where(mask, 255, 0).astype(np.uint8), ".png"))
+        segment_report.write_mask(target, mask)
         paths.append(str(path))
         masks.append(str(target))
     return (paths, masks), empty

@@ -3,9 +3,9 @@ chosen method: its card, and the U-Net when trained), metrics/segment.json, plot
 
 When segment.methods lists unet, a U-Net is first trained on the train images that have a
 ground-truth mask and stopped early on the val Dice (pre-trained before that on Otsu's masks of
-the unlabelled images of segment.unet.pretrain.images when its epochs are above 0). Every method then segments and scores each
-val and test image that has a ground-truth mask; the method best on val by segment.select_on
-(never test) writes the masks of every image.
+the unlabelled images of segment.unet.pretrain.images when its epochs are above 0). Every method
+then segments and scores each val and test image that has a ground-truth mask; the method best on
+val by segment.select_on (never test) writes the masks of every image.
 """
 from __future__ import annotations
 
