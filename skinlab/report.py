@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from skinlab import embed_tables, fairness_tables, io
+from skinlab.params import TrainCnn
 
 COLUMNS = (("val_balanced_accuracy", "val bal. acc."), ("balanced_accuracy", "bal. acc."),
            ("balanced_accuracy_ci95", "95% CI (lesion bootstrap)"), ("accuracy", "acc."),
@@ -100,7 +101,7 @@ def run_dirs(root: Path) -> list[Path]:
     return [root.parent / name for name in root.name.split("+")] if "+" in root.name else [root]
 
 
-RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "mixup", "weight avg.", "best epoch / run", "val bal. acc.", "test bal. acc.",
+RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "mixup", "weight avg.", "dropout", "best epoch / run", "val bal. acc.", "test bal. acc.",
                   "95% CI (lesion bootstrap)", "acc.", "macro AUC", "mel sens.", "vs best baseline (95% CI)")
 
 
@@ -118,7 +119,8 @@ def recipes_table(root: Path) -> str:
         cropped = (run / "lesion_crop.json").exists()  # made from a skinlab.data.lesion_crop copy of the images
         cells = [run.name, str(cnn["image_size"]), "lesion crop" if cropped else "whole", ", ".join(cnn["metadata"]) or "none",
                  str(cfg.get("class_weight", "sqrt")), str(cfg.get("mixup", 0.0) or "off"),
-                 str(cfg.get("weight_average", 0.0) or "off"), f"{cnn['best_epoch']} / {cnn['epochs_run']}",
+                 str(cfg.get("weight_average", 0.0) or "off"), str(cfg.get("dropout", TrainCnn.model_fields["dropout"].default)),
+                 f"{cnn['best_epoch']} / {cnn['epochs_run']}",
                  _cell(cnn["val_balanced_accuracy_best"]), _cell(test["balanced_accuracy"]),
                  _cell(test["balanced_accuracy_ci95"]), _cell(test["accuracy"]), _cell(test["macro_auc_ovr"]),
                  _cell(test["melanoma_sensitivity"]), difference]
