@@ -101,7 +101,7 @@ def run_dirs(root: Path) -> list[Path]:
     return [root.parent / name for name in root.name.split("+")] if "+" in root.name else [root]
 
 
-RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "mixup", "weight avg.", "dropout", "best epoch / run", "val bal. acc.", "test bal. acc.",
+RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "sampling", "mixup", "weight avg.", "dropout", "best epoch / run", "val bal. acc.", "test bal. acc.",
                   "95% CI (lesion bootstrap)", "acc.", "macro AUC", "mel sens.", "vs best baseline (95% CI)")
 
 
@@ -109,7 +109,7 @@ def recipes_table(root: Path) -> str:
     """train_cnn runs on one split side by side: what differs in their params, and what they score."""
     import yaml
 
-    lines = ["| " + " | ".join(RECIPE_COLUMNS) + " |", "|---|---:|---|---|---|---:|---:|---:|" + "---:|" * (len(RECIPE_COLUMNS) - 8)]
+    lines = ["| " + " | ".join(RECIPE_COLUMNS) + " |", "|---|---:|---|---|---|---|---:|---:|" + "---:|" * (len(RECIPE_COLUMNS) - 8)]
     for run in run_dirs(root):
         cfg = yaml.safe_load((run / "params.yaml").read_text())["train_cnn"]
         cnn = io.read_json(run / "metrics" / "train_cnn.json")
@@ -118,7 +118,8 @@ def recipes_table(root: Path) -> str:
         difference = f"{versus['difference']:+.3f} ({low:+.3f} to {high:+.3f})" if versus else "n/a"
         cropped = (run / "lesion_crop.json").exists()  # made from a skinlab.data.lesion_crop copy of the images
         cells = [run.name, str(cnn["image_size"]), "lesion crop" if cropped else "whole", ", ".join(cnn["metadata"]) or "none",
-                 str(cfg.get("class_weight", "sqrt")), str(cfg.get("mixup", 0.0) or "off"),
+                 str(cfg.get("class_weight", "sqrt")),
+                 str(cfg.get("sampling", TrainCnn.model_fields["sampling"].default)), str(cfg.get("mixup", 0.0) or "off"),
                  str(cfg.get("weight_average", 0.0) or "off"), str(cfg.get("dropout", TrainCnn.model_fields["dropout"].default)),
                  f"{cnn['best_epoch']} / {cnn['epochs_run']}",
                  _cell(cnn["val_balanced_accuracy_best"]), _cell(test["balanced_accuracy"]),
