@@ -101,8 +101,13 @@ def run_dirs(root: Path) -> list[Path]:
     return [root.parent / name for name in root.name.split("+")] if "+" in root.name else [root]
 
 
-RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "sampling", "mixup", "weight avg.", "dropout", "best epoch / run", "val bal. acc.", "test bal. acc.",
+RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "sampling", "mixup", "weight avg.", "dropout", "patience", "best epoch / run", "val bal. acc.", "test bal. acc.",
                   "95% CI (lesion bootstrap)", "acc.", "macro AUC", "mel sens.", "vs best baseline (95% CI)")
+
+
+def _setting(cfg: dict, key: str):
+    """A train_cnn param as a results/ snapshot gives it, or TrainCnn's default where the snapshot predates it."""
+    return cfg.get(key, TrainCnn.model_fields[key].default)
 
 
 def recipes_table(root: Path) -> str:
@@ -118,9 +123,8 @@ def recipes_table(root: Path) -> str:
         difference = f"{versus['difference']:+.3f} ({low:+.3f} to {high:+.3f})" if versus else "n/a"
         cropped = (run / "lesion_crop.json").exists()  # made from a skinlab.data.lesion_crop copy of the images
         cells = [run.name, str(cnn["image_size"]), "lesion crop" if cropped else "whole", ", ".join(cnn["metadata"]) or "none",
-                 str(cfg.get("class_weight", "sqrt")),
-                 str(cfg.get("sampling", TrainCnn.model_fields["sampling"].default)), str(cfg.get("mixup", 0.0) or "off"),
-                 str(cfg.get("weight_average", 0.0) or "off"), str(cfg.get("dropout", TrainCnn.model_fields["dropout"].default)),
+                 str(_setting(cfg, "class_weight")), str(_setting(cfg, "sampling")), str(_setting(cfg, "mixup") or "off"),
+                 str(_setting(cfg, "weight_average") or "off"), str(_setting(cfg, "dropout")), str(_setting(cfg, "patience")),
                  f"{cnn['best_epoch']} / {cnn['epochs_run']}",
                  _cell(cnn["val_balanced_accuracy_best"]), _cell(test["balanced_accuracy"]),
                  _cell(test["balanced_accuracy_ci95"]), _cell(test["accuracy"]), _cell(test["macro_auc_ovr"]),
