@@ -101,7 +101,7 @@ def run_dirs(root: Path) -> list[Path]:
     return [root.parent / name for name in root.name.split("+")] if "+" in root.name else [root]
 
 
-RECIPE_COLUMNS = ("run", "px", "images", "metadata", "class weight", "sampling", "mixup", "weight avg.", "dropout", "patience", "best epoch / run", "val bal. acc.", "test bal. acc.",
+RECIPE_COLUMNS = ("run", "px", "filters", "images", "metadata", "class weight", "sampling", "mixup", "weight avg.", "dropout", "patience", "best epoch / run", "val bal. acc.", "test bal. acc.",
                   "95% CI (lesion bootstrap)", "acc.", "macro AUC", "mel sens.", "vs best baseline (95% CI)")
 
 
@@ -114,7 +114,7 @@ def recipes_table(root: Path) -> str:
     """train_cnn runs on one split side by side: what differs in their params, and what they score."""
     import yaml
 
-    lines = ["| " + " | ".join(RECIPE_COLUMNS) + " |", "|---|---:|---|---|---|---|---:|---:|" + "---:|" * (len(RECIPE_COLUMNS) - 8)]
+    lines = ["| " + " | ".join(RECIPE_COLUMNS) + " |", "|---|---:|---|---|---|---|---|---:|---:|" + "---:|" * (len(RECIPE_COLUMNS) - 9)]
     for run in run_dirs(root):
         cfg = yaml.safe_load((run / "params.yaml").read_text())["train_cnn"]
         cnn = io.read_json(run / "metrics" / "train_cnn.json")
@@ -122,7 +122,9 @@ def recipes_table(root: Path) -> str:
         low, high = versus["difference_ci95"] if versus else (None, None)
         difference = f"{versus['difference']:+.3f} ({low:+.3f} to {high:+.3f})" if versus else "n/a"
         cropped = (run / "lesion_crop.json").exists()  # made from a skinlab.data.lesion_crop copy of the images
-        cells = [run.name, str(cnn["image_size"]), "lesion crop" if cropped else "whole", ", ".join(cnn["metadata"]) or "none",
+        arch = _setting(cfg, "arch")  # filters are the compact arch's widths; a backbone is named instead
+        widths = "-".join(str(f) for f in _setting(cfg, "filters")) if arch == "compact" else arch
+        cells = [run.name, str(cnn["image_size"]), widths, "lesion crop" if cropped else "whole", ", ".join(cnn["metadata"]) or "none",
                  str(_setting(cfg, "class_weight")), str(_setting(cfg, "sampling")), str(_setting(cfg, "mixup") or "off"),
                  str(_setting(cfg, "weight_average") or "off"), str(_setting(cfg, "dropout")), str(_setting(cfg, "patience")),
                  f"{cnn['best_epoch']} / {cnn['epochs_run']}",

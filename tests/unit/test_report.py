@@ -50,14 +50,14 @@ def test_recipes_table_compares_runs_named_with_plus(tmp_path):
 
     snapshot("plain", [], 0.0, 0.6, None)
     snapshot("fused", ["age", "sex"], 0.998, 0.65, {"difference": 0.1, "difference_ci95": [0.02, 0.18]},
-             class_weight="balanced", sampling="balanced", mixup=0.2, dropout=0.0, patience=30)
+             class_weight="balanced", sampling="balanced", mixup=0.2, dropout=0.0, patience=30, filters=[32, 64, 128, 192, 256])
     (tmp_path / "results" / "fused" / "lesion_crop.json").write_text(json.dumps({"margin": 0.1}))
     assert [p.name for p in report.run_dirs(tmp_path / "results" / "plain+fused")] == ["plain", "fused"]
     assert report.run_dirs(tmp_path / "results" / "plain") == [tmp_path / "results" / "plain"]
     lines = report.render("recipes", tmp_path / "results" / "plain+fused").splitlines()
     assert len(lines) == 4
-    assert lines[2] == "| plain | 64 | whole | none | sqrt | shuffle | off | off | 0.2 | 10 | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.700 | 0.900 | 0.500 | n/a |"
-    assert lines[3] == "| fused | 64 | lesion crop | age, sex | balanced | balanced | 0.2 | 0.998 | 0.0 | 30 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.700 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
+    assert lines[2] == "| plain | 64 | 16-32-64-128 | whole | none | sqrt | shuffle | off | off | 0.2 | 10 | 3 / 4 | 0.550 | 0.600 | 0.55-0.65 | 0.700 | 0.900 | 0.500 | n/a |"
+    assert lines[3] == "| fused | 64 | 32-64-128-192-256 | lesion crop | age, sex | balanced | balanced | 0.2 | 0.998 | 0.0 | 30 | 3 / 4 | 0.550 | 0.650 | 0.60-0.70 | 0.700 | 0.900 | 0.500 | +0.100 (+0.020 to +0.180) |"
 
 
 def _cnn_metrics(tmp_path, **entries):
