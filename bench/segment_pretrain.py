@@ -9,7 +9,8 @@ shift and work size, and the U-Net of --params is fitted to those masks for --pr
 epochs at --pretrain-lr (monitored on val's true masks). Then the same network is fitted as the
 stage fits it, once per --finetune-lr (the peak learning rate of the fine-tuning; default the
 params' one), each time from the pre-trained weights, at --finetune-size px if given (the
-pre-training's size otherwise). The pre-trained network itself is scored too
+pre-training's size otherwise), each an average of --members fits when that is above 1
+(`segment.unet.members`). The pre-trained network itself is scored too
 (`unet_pretrained_only`); the variant to keep is the one with the best val Dice. --no-scratch
 skips the U-Net from scratch.
 
@@ -73,6 +74,9 @@ def main(argv=None):
                     help="input size of the fine-tuned network (default: segment.unet.image_size, the pre-training's); "
                          "the plain U-Net is fully convolutional, so the pre-trained weights fit any valid size")
     ap.add_argument("--no-scratch", action="store_true", help="skip the U-Net from scratch")
+    ap.add_argument("--members", type=int, default=None,
+                    help="fine-tunings per learning rate, seeds --finetune-seed + 0, 1, ..., averaged into one network "
+                         "(segment.unet.members; default the params' one)")
     ap.add_argument("--finetune-seed", type=int, default=None,
                     help="seed of the fine-tunings and of the U-Net from scratch (default base.seed; the "
                          "pre-training always uses base.seed)")
@@ -92,9 +96,10 @@ def main(argv=None):
     size = args.finetune_size or ucfg.image_size
     fseed = seed if args.finetune_seed is None else args.finetune_seed
     for lr in args.finetune_lr or [ucfg.learning_rate]:
-        tuned[lr] = unet_train.fit(SegmentUnet.model_validate({**ucfg.model_dump(), "learning_rate": lr, "image_size": size}),
-                                   train, val, fseed, initial_weights=pre_weights)
-        log.info("fine-tune at lr %g: best epoch %d, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch,
+        tuned[lr] = unet_train.fit_members(SegmentUnet.model_validate({
+            **ucfg.model_dump(), "learning_rate": lr, "image_size": size, "members": args.members or ucfg.members}),
+            train, val, fseed, initial_weights=pre_weights)
+        log.info("fine-tune at lr %g: best epoch %s, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch or "(members)",
                  tuned[lr].best_val_dice, tuned[lr].seconds)
     scratch = None if args.no_scratch else unet_train.fit(ucfg, train, val, fseed)
     if scratch is not None:
@@ -103,7 +108,8 @@ def main(argv=None):
     def segmenter(model):  # as the stage runs its U-Net
         return unet_train.Segmenter(model, ucfg.threshold, ucfg.tta, ucfg.clean)
 
-    suffix = f"_{size}px" if size != ucfg.image_size else ""
+    members = args.members or ucfg.members
+    suffix = (f"_{size}px" if size != ucfg.image_size else "") + (f"_x{members}" if members > 1 else "")
     methods = {
         "otsu": segment_methods.build("otsu", cfg.segment, seed),
         **({} if scratch is None else {"unet_scratch": segmenter(scratch.model)}),
@@ -120,7 +126,7 @@ def main(argv=None):
         "pseudo_images": pre_info.get("pretrained_on"),  # absent from a run saved before the bench used the library
         "pretrain": pre_info,
         "finetune": {f"{lr:g}": {"best_epoch": fit.best_epoch, "best_val_dice": fit.best_val_dice, "seconds": fit.seconds,
-                                 "curve": fit.curve} for lr, fit in tuned.items()},
+                                 "members": fit.members, "curve": fit.curve} for lr, fit in tuned.items()},
         "finetune_size": size, "finetune_seed": fseed,
         "scratch": None if scratch is None else {"best_epoch": scratch.best_epoch, "best_val_dice": scratch.best_val_dice,
                                                  "seconds": scratch.seconds, "curve": scratch.curve},

@@ -324,6 +324,7 @@ class SegmentUnet(Section):
     clean: bool = True  # fill holes, keep the central component (as the classical methods do)
     augment: CnnAugment = CnnAugment()
     pretrain: SegmentPretrain = SegmentPretrain()  # then learning_rate is the fine-tuning's
+    members: StrictInt = Field(1, ge=1, le=16)  # fits from the same start, seeds base.seed + 0, 1, ...; mean probability
 
     @model_validator(mode="after")
     def _shape(self):

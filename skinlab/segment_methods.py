@@ -57,12 +57,13 @@ def pairs(found, split: str) -> tuple[list, list]:
 
 def _fit_unet(cfg: Segment, seed: int, found, train, val, run=None) -> "unet_train.UnetResult":
     """The stage's U-Net, first pre-trained on Otsu's masks of unlabelled images when
-    segment.unet.pretrain.epochs > 0 (the scratch folder is removed after the fit)."""
+    segment.unet.pretrain.epochs > 0 (the scratch folder is removed after the fit); with
+    segment.unet.members > 1, that many fits (one pre-training) averaged into one network."""
     if not cfg.unet.pretrain.epochs:
-        return unet_train.fit(cfg.unet, train, val, seed, run)
+        return unet_train.fit_members(cfg.unet, train, val, seed, run)
     with tempfile.TemporaryDirectory(prefix="skinlab-pretrain-") as workdir:
         pre, summary = unet_pretrain.pretrain(cfg.unet, build("otsu", cfg, seed), found, val, seed, Path(workdir), run)
-    unet = unet_train.fit(cfg.unet, train, val, seed, run, initial_weights=pre.model.get_weights())
+    unet = unet_train.fit_members(cfg.unet, train, val, seed, run, initial_weights=pre.model.get_weights())
     unet.pretraining = {**summary, "curve": pre.curve, "seconds": pre.seconds}
     return unet
 

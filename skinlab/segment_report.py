@@ -162,6 +162,8 @@ def metrics(summaries: dict, chosen: str, on: str | None, select_on: str, found:
     if unet is not None:
         trained = {"epochs": len(unet.curve), "best_epoch": unet.best_epoch, "best_val_dice": unet.best_val_dice,
                    "train_images": unet.n_train, "val_images": unet.n_val, "pretraining": pretraining(unet)}
+        if unet.members is not None:  # an ensemble: epochs counts every member's; best_val_dice is the ensemble's
+            trained["members"] = unet.members
     return {"methods": summaries, "chosen": picked, "images": counts(found), "unet_training": trained,
             "trained_on": trained_on}
 
@@ -198,7 +200,8 @@ def timing(rows: list[dict], seconds: dict[str, float], unet=None) -> dict:
 def curve_frame(curve: list[dict]) -> pd.DataFrame:
     from skinlab.unet_train import CURVE_COLUMNS
 
-    return pd.DataFrame(curve, columns=list(CURVE_COLUMNS))
+    member = ("member",) if any("member" in row for row in curve) else ()  # an ensemble's curves, one after another
+    return pd.DataFrame(curve, columns=list(member + CURVE_COLUMNS))
 
 
 def card(cfg, metrics: dict, unet=None) -> dict:
@@ -216,6 +219,7 @@ def card(cfg, metrics: dict, unet=None) -> dict:
                                      "upsample to the image's size, threshold, then (clean) fill holes and keep the "
                                      "central component"),
                           "best_epoch": unet.best_epoch, "val_dice_at_network_size": unet.best_val_dice,
+                          "members": len(unet.members) if unet.members else 1,  # >1: the file averages them
                           "pretrained": pretraining(unet) or "no: trained from random weights on the train split"}
     return result
 

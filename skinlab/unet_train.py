@@ -35,13 +35,14 @@ TTA_MODES = typing.get_args(SegmentUnet.model_fields["tta"].annotation)  # ("non
 @dataclasses.dataclass
 class UnetResult:
     model: object
-    curve: list[dict]  # one row per epoch (CURVE_COLUMNS)
-    best_epoch: int
+    curve: list[dict]  # one row per epoch (CURVE_COLUMNS; with a "member" number in an ensemble's)
+    best_epoch: int | None  # None for an ensemble (each member has its own: `members`)
     best_val_dice: float
     seconds: float
     n_train: int
     n_val: int
     pretraining: dict | None = None  # unet_pretrain's summary with its "curve" and "seconds", when pre-trained
+    members: list[dict] | None = None  # an ensemble's fits (member, seed, epochs, best_epoch, best_val_dice); None for one
 
 
 def val_dice(model, val_ds, threshold: float) -> float:
@@ -127,6 +128,48 @@ def fit(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence,
         model.set_weights(monitor.best_weights)
     return UnetResult(model, curve, monitor.best_epoch, float(monitor.best_value), time.perf_counter() - started,
                       len(train[0]), len(val[0]))
+
+
+def fit_members(cfg: SegmentUnet, train: tuple[Sequence, Sequence], val: tuple[Sequence, Sequence], seed: int,
+                run=None, initial_weights: list | None = None) -> UnetResult:
+    """`cfg.members` fits from the same start (`initial_weights`, or each its own random one), with
+    seeds seed, seed + 1, ...; one member is returned as `fit` returns it. Several become one
+    network that outputs the mean of their probabilities (`average`); its result has every
+    member's curve (a "member" column), the members' best epochs and val Dice in `members`, and as
+    best_val_dice the ensemble's own val Dice at the network's size. Each member's epochs reach
+    MLflow as `unet_member<k>_*`."""
+    if cfg.members == 1:
+        return fit(cfg, train, val, seed, run, initial_weights)
+    fits, curve, members = [], [], []
+    for k in range(1, cfg.members + 1):
+        result = fit(cfg, train, val, seed + k - 1, run, initial_weights, log_prefix=f"unet_member{k}")
+        log.info("U-Net member %d of %d (seed %d): best epoch %d, val Dice %.4f", k, cfg.members, seed + k - 1,
+                 result.best_epoch, result.best_val_dice)
+        fits.append(result)
+        curve += [{**row, "member": k} for row in result.curve]
+        members.append({"member": k, "seed": seed + k - 1, "epochs": len(result.curve), "best_epoch": result.best_epoch,
+                        "best_val_dice": result.best_val_dice})
+    model = average([result.model for result in fits])
+    val_ds = segmentation_data.eval_dataset(val[0], val[1], cfg.image_size, cfg.batch_size)
+    return UnetResult(model, curve, None, val_dice(model, val_ds, cfg.threshold), sum(r.seconds for r in fits),
+                      fits[0].n_train, fits[0].n_val, members=members)
+
+
+def average(models: Sequence) -> object:
+    """One Keras network whose output is the mean of `models`' outputs (same input shape); saved
+    and loaded like one U-Net. It holds uncompiled copies of the members (a compiled member would
+    save its custom loss, which `load` does not know), named member1, member2, ..."""
+    import keras
+
+    image = keras.Input(models[0].input_shape[1:], name="image")
+    copies = []
+    for k, model in enumerate(models, 1):
+        copy = keras.Model.from_config(model.get_config())  # (clone_model would compile it again)
+        copy.set_weights(model.get_weights())
+        copy.name = f"member{k}"
+        copies.append(copy)
+    outputs = keras.layers.Average(name="mask_mean")([copy(image) for copy in copies])
+    return keras.Model(image, outputs, name=f"unet_ensemble{len(models)}")
 
 
 class Segmenter:

@@ -276,3 +276,41 @@ def test_pretraining_fits_otsus_masks_of_unlabelled_images_then_fine_tunes_from_
     history = client.get_metric_history(stage_run.info.run_id, "unet_pretrain_val_dice")
     assert [m.value for m in history] == pytest.approx(list(curve["val_dice"]))
     assert stage_run.data.metrics["unet_pretrain_seconds"] > 0
+
+
+def test_members_average_several_unets_into_the_saved_model(small_pipeline, first, tmp_path, mlflow_store):
+    from skinlab import unet_train
+    from skinlab.evaluation.segmentation import dice
+    from skinlab.params import load as load_params
+
+    params = write_params(tmp_path / "members.yaml", **{**SMALL, "segment": {
+        **SMALL["segment"], "methods": ["otsu", "unet"], "unet": {**SMALL["segment"]["unet"], "members": 2}}})
+    out = run(small_pipeline, tmp_path / "out", params)
+    trained = json.loads((out / "metrics.json").read_text())["unet_training"]
+    curve = pd.read_csv(out / "plots" / "unet_training.csv")
+    single = pd.read_csv(first / "plots" / "unet_training.csv")
+    assert list(curve.columns) == ["member", "epoch", "learning_rate", "loss", "val_dice"]
+    one = curve[curve["member"] == 1].drop(columns="member").reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, single)  # member 1 is the single U-Net of the same params (base.seed)
+    two = curve[curve["member"] == 2]
+    seed = load_params(params).base.seed
+    assert [m["seed"] for m in trained["members"]] == [seed, seed + 1]
+    assert trained["members"][1]["best_val_dice"] == pytest.approx(two["val_dice"].max())
+    assert trained["best_epoch"] is None and trained["epochs"] == len(curve)
+    card = json.loads((out / "model" / "card.json").read_text())
+    assert card["unet"]["members"] == 2 and card["params"]["unet"]["members"] == 2
+    segmenter = unet_train.load(out / "model" / "unet.keras", card["unet"]["threshold"], card["unet"]["tta"],
+                                card["unet"]["clean"])
+    assert [layer.name for layer in segmenter.model.layers[1:3]] == ["member1", "member2"]
+    scores = pd.read_csv(out / "plots" / "scores.csv", dtype={"image_id": str})
+    scores = scores[(scores["method"] == "unet") & (scores["split"] == "test")].set_index("image_id")
+    for row in split_index(small_pipeline, "test").head(3).itertuples():
+        predicted = segmenter(io.read_image(small_pipeline["raw"] / row.image))
+        assert dice(io.read_mask(small_pipeline["raw"] / row.mask), predicted) == pytest.approx(scores.loc[row.image_id, "dice"])
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_store)
+    [stage_run] = client.search_runs([client.get_experiment_by_name("skinlab").experiment_id],
+                                     "attributes.run_name = 'segment'")
+    history = client.get_metric_history(stage_run.info.run_id, "unet_member2_val_dice")
+    assert [m.value for m in history] == pytest.approx(list(two["val_dice"]))

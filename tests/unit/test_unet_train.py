@@ -154,3 +154,41 @@ def test_clean_fills_holes_and_keeps_the_central_component(tmp_path):
     loaded = unet_train.load(tmp_path / "unet.keras", 0.5, "flips", True)
     assert (loaded.tta, loaded.clean) == ("flips", True)
     assert np.array_equal(loaded(rgb), cleaned)  # this stand-in is mirror-symmetric: flips change nothing
+
+
+def test_average_is_the_mean_of_its_members_and_saves_as_one_network(tmp_path):
+    first = _keras_map(kernel=[[4, -2, 0], [1, 3, -5], [0, 2, 6]])
+    second = _keras_map(kernel=[[-1, 0, 2], [3, -4, 1], [0, 5, -2]])
+    third = _keras_map()  # no sigmoid: red / 255
+    rgb = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    parts = [np.asarray(model(rgb)) for model in (first, second, third)]
+    assert not np.allclose(parts[0], parts[1], atol=1e-3)  # the members differ, so the mean is not any of them
+    ensemble = unet_train.average([first, second, third])
+    assert [layer.name for layer in ensemble.layers[1:4]] == ["member1", "member2", "member3"]
+    np.testing.assert_allclose(np.asarray(ensemble(rgb)), np.mean(parts, axis=0), atol=1e-6)
+    ensemble.save(tmp_path / "unet.keras")
+    loaded = unet_train.load(tmp_path / "unet.keras", 0.5, "flips", True)
+    live = unet_train.Segmenter(ensemble, 0.5, "flips", True)
+    np.testing.assert_allclose(loaded.probability(rgb[0]), live.probability(rgb[0]), atol=1e-6)
+    assert np.array_equal(loaded(rgb[0]), live(rgb[0]))
+
+
+def test_members_are_fits_with_consecutive_seeds_averaged_into_one_network(fitted):
+    result, root = fitted
+    train, val = discs(root, "train", 8, seed=1), discs(root, "val", 4, seed=2)
+    one = unet_train.fit_members(TINY, train, val, seed=0)  # members: 1 is the plain fit, bit for bit
+    assert one.members is None and one.curve == result.curve and one.best_epoch == result.best_epoch
+    assert all(np.array_equal(a, b) for a, b in zip(one.model.get_weights(), result.model.get_weights()))
+    pair = unet_train.fit_members(TINY.model_copy(update={"members": 2}), train, val, seed=0)
+    second = unet_train.fit(TINY, train, val, seed=1)
+    assert pair.best_epoch is None and [m["seed"] for m in pair.members] == [0, 1]
+    assert pair.members[1] == {"member": 2, "seed": 1, "epochs": len(second.curve), "best_epoch": second.best_epoch,
+                               "best_val_dice": second.best_val_dice}
+    assert pair.members[0]["best_val_dice"] == result.best_val_dice
+    assert pair.curve == [{**row, "member": 1} for row in result.curve] + [{**row, "member": 2} for row in second.curve]
+    images = np.stack([cv2.resize(cv2.imread(path)[:, :, ::-1], (32, 32)) for path in val[0]]).astype(np.float32)
+    expected = (np.asarray(result.model(images)) + np.asarray(second.model(images))) / 2
+    np.testing.assert_allclose(np.asarray(pair.model(images)), expected, atol=1e-5)
+    val_ds = unet_train.segmentation_data.eval_dataset(val[0], val[1], 32, 4)
+    assert pair.best_val_dice == pytest.approx(unet_train.val_dice(pair.model, val_ds, TINY.threshold))
+    assert (pair.n_train, pair.n_val) == (8, 4) and pair.seconds > 0
