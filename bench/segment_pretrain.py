@@ -95,9 +95,10 @@ def main(argv=None):
     tuned = {}
     size = args.finetune_size or ucfg.image_size
     fseed = seed if args.finetune_seed is None else args.finetune_seed
+    members = args.members or ucfg.members
     for lr in args.finetune_lr or [ucfg.learning_rate]:
         tuned[lr] = unet_train.fit_members(SegmentUnet.model_validate({
-            **ucfg.model_dump(), "learning_rate": lr, "image_size": size, "members": args.members or ucfg.members}),
+            **ucfg.model_dump(), "learning_rate": lr, "image_size": size, "members": members}),
             train, val, fseed, initial_weights=pre_weights)
         log.info("fine-tune at lr %g: best epoch %s, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch or "(members)",
                  tuned[lr].best_val_dice, tuned[lr].seconds)
@@ -108,7 +109,6 @@ def main(argv=None):
     def segmenter(model):  # as the stage runs its U-Net
         return unet_train.Segmenter(model, ucfg.threshold, ucfg.tta, ucfg.clean)
 
-    members = args.members or ucfg.members
     suffix = (f"_{size}px" if size != ucfg.image_size else "") + (f"_x{members}" if members > 1 else "")
     methods = {
         "otsu": segment_methods.build("otsu", cfg.segment, seed),
