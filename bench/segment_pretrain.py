@@ -12,7 +12,9 @@ params' one), each time from the pre-trained weights, at --finetune-size px if g
 pre-training's size otherwise), each an average of --members fits when that is above 1
 (`segment.unet.members`). The pre-trained network itself is scored too
 (`unet_pretrained_only`); the variant to keep is the one with the best val Dice. --no-scratch
-skips the U-Net from scratch.
+skips the U-Net from scratch. --pseudo-from MODEL makes the pseudo masks with a saved U-Net (at the
+params' threshold, tta and clean-up) instead of Otsu: self-training, the student pre-trained from
+random weights on the teacher's masks, then fine-tuned like the rest.
 
 Run from the repository root (data as in the README's ham10000-masks155 section):
     python -m bench.segment_pretrain --params results/ham10000-masks155/params.yaml \
@@ -77,6 +79,9 @@ def main(argv=None):
     ap.add_argument("--members", type=int, default=None,
                     help="fine-tunings per learning rate, seeds --finetune-seed + 0, 1, ..., averaged into one network "
                          "(segment.unet.members; default the params' one)")
+    ap.add_argument("--pseudo-from", type=Path, default=None,
+                    help="a saved U-Net (e.g. bench.segment_threshold_cv's <out>/unet.keras) that makes the pseudo "
+                         "masks instead of Otsu")
     ap.add_argument("--finetune-seed", type=int, default=None,
                     help="seed of the fine-tunings and of the U-Net from scratch (default base.seed; the "
                          "pre-training always uses base.seed)")
@@ -89,8 +94,11 @@ def main(argv=None):
     pre = ucfg.pretrain.model_copy(update={"images": str(args.unlabelled), "epochs": args.pretrain_epochs,
                                            "limit": args.limit,
                                            "learning_rate": args.pretrain_lr or ucfg.pretrain.learning_rate})
-    pre_model, pre_info = pretrain(ucfg.model_copy(update={"pretrain": pre}),
-                                   segment_methods.build("otsu", cfg.segment, seed), found, val, seed, args.out)
+    labeler = (segment_methods.build("otsu", cfg.segment, seed) if args.pseudo_from is None
+               else unet_train.load(args.pseudo_from, ucfg.threshold, ucfg.tta, ucfg.clean))
+    pre_model, pre_info = pretrain(ucfg.model_copy(update={"pretrain": pre}), labeler, found, val, seed, args.out)
+    if args.pseudo_from is not None:
+        pre_info["masks"] = f"the U-Net {args.pseudo_from} (threshold {ucfg.threshold:g}, tta {ucfg.tta}, clean {ucfg.clean})"
     pre_weights = pre_model.get_weights()
     tuned = {}
     size = args.finetune_size or ucfg.image_size

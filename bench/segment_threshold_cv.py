@@ -19,7 +19,8 @@ Asserts nothing. Run from the repository root (data and pre-trained weights as i
 ham10000-masks155 section; the weights from bench.segment_pretrain --out /tmp/pre4):
     python -m bench.segment_threshold_cv --params results/ham10000-masks155-pretrain/params.yaml \
         --raw /tmp/hm/raw --split /tmp/hm/split --pretrained /tmp/pre4/pretrained.weights.h5 --out /tmp/thr
-It writes <out>/scores.csv (per image, threshold and source: fold k or full) and <out>/summary.json.
+It writes <out>/scores.csv (per image, threshold and source: fold k or full), <out>/summary.json
+and <out>/unet.keras (the U-Net fitted on all of train).
 """
 import argparse
 import json
@@ -104,6 +105,7 @@ def main(argv=None):
     rows += score(full.model, by_split["val"] + by_split["test"], args.thresholds, ucfg, "full")
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
+    full.model.save(args.out / "unet.keras")  # the stage's network, for bench.segment_unet_options or --pseudo-from
     frame.to_csv(args.out / "scores.csv", index=False)
     pooled = frame[frame.split.isin(["train", "val"])]
     means = pooled.groupby("threshold")["dice"].mean().to_dict()
