@@ -24,7 +24,8 @@ It writes <out>/pseudo/masks (Otsu's masks), <out>/pretrained.weights.h5 with
 <out>/pretrained.json (the pre-trained network and its curve: both are reused by a later run with
 the same --out; delete them after changing the U-Net's params or --pretrain-epochs),
 <out>/candidates/<method>/ (each method's val and test masks, as segment does), <out>/scores.csv
-(per image and method) and <out>/summary.json (curves, seconds, the mean table).
+(per image and method), <out>/finetuned_lr<lr>.keras (each fine-tuned network) and
+<out>/summary.json (curves, seconds, the mean table).
 """
 import argparse
 import json
@@ -110,6 +111,8 @@ def main(argv=None):
             train, val, fseed, initial_weights=pre_weights)
         log.info("fine-tune at lr %g: best epoch %s, val Dice %.4f, %.0f s", lr, tuned[lr].best_epoch or "(members)",
                  tuned[lr].best_val_dice, tuned[lr].seconds)
+    for lr, fit in tuned.items():  # for bench.segment_unet_options (thresholds) or --pseudo-from
+        fit.model.save(args.out / f"finetuned_lr{lr:g}.keras")
     scratch = None if args.no_scratch else unet_train.fit(ucfg, train, val, fseed)
     if scratch is not None:
         log.info("scratch: best epoch %d, val Dice %.4f, %.0f s", scratch.best_epoch, scratch.best_val_dice, scratch.seconds)
