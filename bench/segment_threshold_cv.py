@@ -88,6 +88,10 @@ def main(argv=None):
         model.load_weights(args.pretrained)
         start = model.get_weights()
     val = segment_methods.pairs(found, "val")
+    lesions = len({i.lesion_id for i in by_split["train"]})
+    if not 2 <= args.folds <= lesions:
+        raise SystemExit(f"segment_threshold_cv: --folds {args.folds}: need 2 to {lesions} (the lesions of the train "
+                         f"images with a mask in {args.split})")
     fold_of = folds(by_split["train"], args.folds, seed)
     rows, fits = [], {}
     for k in range(args.folds):
