@@ -42,14 +42,20 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 log = logging.getLogger("segment_pretrain")
 
 
+def load_pretrained(ucfg: SegmentUnet, weights: Path):
+    """The U-Net of `ucfg` holding a saved pre-training's weights (<out>/pretrained.weights.h5)."""
+    model = unet_model.build_unet(ucfg.image_size, ucfg.base_filters, ucfg.depth, ucfg.dropout, ucfg.encoder,
+                                  ucfg.weights)
+    model.load_weights(weights)
+    return model
+
+
 def pretrain(ucfg: SegmentUnet, otsu, found, val, seed: int, out: Path):
     """The pre-trained network and a summary; the stage's own pre-training
     (unet_pretrain.pretrain, with ucfg.pretrain), reused from <out> when saved there."""
     weights, info = out / "pretrained.weights.h5", out / "pretrained.json"
     if weights.exists() and info.exists():
-        model = unet_model.build_unet(ucfg.image_size, ucfg.base_filters, ucfg.depth, ucfg.dropout, ucfg.encoder,
-                                      ucfg.weights)
-        model.load_weights(weights)
+        model = load_pretrained(ucfg, weights)
         log.info("pre-trained network reused from %s (delete it to pre-train again)", weights)
         return model, {**json.loads(info.read_text()), "reused": True}
     result, summary = unet_pretrain.pretrain(ucfg, otsu, found, val, seed, out / "pseudo" / "masks")

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.segment_pretrain import load_pretrained
 from skinlab import params, segment_methods, segment_report, unet_train
 from skinlab.data import dataset
 from skinlab.data.schema import SPLITS
 from skinlab.evaluation import segmentation as seg_metrics
-from skinlab.models import unet as unet_model
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 log = logging.getLogger("segment_threshold_cv")
@@ -81,12 +81,7 @@ def main(argv=None):
     seed, ucfg = cfg.base.seed, cfg.segment.unet
     found = segment_report.items(args.raw, {split: dataset.read_index(args.split, split) for split in SPLITS})
     by_split = {split: [i for i in found if i.split == split and i.mask is not None] for split in SPLITS}
-    start = None
-    if args.pretrained is not None:
-        model = unet_model.build_unet(ucfg.image_size, ucfg.base_filters, ucfg.depth, ucfg.dropout, ucfg.encoder,
-                                      ucfg.weights)
-        model.load_weights(args.pretrained)
-        start = model.get_weights()
+    start = None if args.pretrained is None else load_pretrained(ucfg, args.pretrained).get_weights()
     val = segment_methods.pairs(found, "val")
     lesions = len({i.lesion_id for i in by_split["train"]})
     if not 2 <= args.folds <= lesions:
