@@ -43,6 +43,8 @@ log = logging.getLogger("segment_threshold_cv")
 def folds(items: list, k: int, seed: int) -> dict[str, int]:
     """image_id -> fold (0..k-1): lesions in a seeded shuffle, lesion i to fold i mod k."""
     lesions = sorted({item.lesion_id for item in items})
+    if not 2 <= k <= len(lesions):
+        raise ValueError(f"--folds {k}: need 2 to {len(lesions)} (the lesions of the train images with a mask)")
     order = np.random.default_rng(seed).permutation(len(lesions))
     fold_of = {lesions[j]: i % k for i, j in enumerate(order)}
     return {item.image_id: fold_of[item.lesion_id] for item in items}
@@ -83,11 +85,10 @@ def main(argv=None):
     by_split = {split: [i for i in found if i.split == split and i.mask is not None] for split in SPLITS}
     start = None if args.pretrained is None else load_pretrained(ucfg, args.pretrained).get_weights()
     val = segment_methods.pairs(found, "val")
-    lesions = len({i.lesion_id for i in by_split["train"]})
-    if not 2 <= args.folds <= lesions:
-        raise SystemExit(f"segment_threshold_cv: --folds {args.folds}: need 2 to {lesions} (the lesions of the train "
-                         f"images with a mask in {args.split})")
-    fold_of = folds(by_split["train"], args.folds, seed)
+    try:
+        fold_of = folds(by_split["train"], args.folds, seed)
+    except ValueError as error:
+        raise SystemExit(f"segment_threshold_cv: {error} in {args.split}") from None
     rows, fits = [], {}
     for k in range(args.folds):
         fit_on = [i for i in by_split["train"] if fold_of[i.image_id] != k]

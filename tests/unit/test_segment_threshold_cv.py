@@ -1,6 +1,8 @@
 """The fold and choice rules of bench.segment_threshold_cv (the threshold chosen without test)."""
 from types import SimpleNamespace
 
+import pytest
+
 from bench import segment_threshold_cv as cv
 
 
@@ -27,3 +29,10 @@ def test_choose_takes_the_best_mean_and_breaks_ties_towards_the_default():
     assert cv.choose({0.3: 0.93, 0.5: 0.92, 0.6: 0.93}, 0.5) == 0.6  # the nearer of the tied
     assert cv.choose({0.5: 0.92004, 0.6: 0.92001}, 0.5) == 0.5  # equal to 4 decimals
     assert cv.choose({0.5: 0.9200, 0.6: 0.9202}, 0.5) == 0.6
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_folds_outside_two_to_the_lesions_stop_naming_the_option(k):
+    items = _items(["a", "a", "b", "c", "d"])  # 4 lesions
+    with pytest.raises(ValueError, match=rf"--folds {k}: need 2 to 4 \(the lesions of the train images with a mask\)"):
+        cv.folds(items, k, seed=42)
