@@ -20,7 +20,8 @@ ham10000-masks155 section; the weights from bench.segment_pretrain --out /tmp/pr
     python -m bench.segment_threshold_cv --params results/ham10000-masks155-pretrain/params.yaml \
         --raw /tmp/hm/raw --split /tmp/hm/split --pretrained /tmp/pre4/pretrained.weights.h5 --out /tmp/thr
 It writes <out>/scores.csv (per image, threshold and source: fold k or full), <out>/summary.json
-and <out>/unet.keras (the U-Net fitted on all of train).
+and <out>/unet.keras (the U-Net fitted on all of train); with --save-probs also <out>/probs/<image_id>.npy,
+each image's probability map (out of fold for train, the full U-Net's for val and test).
 """
 import argparse
 import json
@@ -56,12 +57,16 @@ def choose(means: dict[float, float], default: float) -> float:
     return min((t for t, value in means.items() if round(value, 4) == best), key=lambda t: (abs(t - default), t))
 
 
-def score(model, items: list, thresholds: list[float], ucfg, source: str) -> list[dict]:
-    """Dice and thresholded Jaccard of each item at each threshold (the params' tta and clean-up)."""
+def score(model, items: list, thresholds: list[float], ucfg, source: str, probs: Path | None = None) -> list[dict]:
+    """Dice and thresholded Jaccard of each item at each threshold (the params' tta and clean-up);
+    with `probs`, each item's probability map (network size, float16) is saved there as <image_id>.npy."""
     segmenters = {t: unet_train.Segmenter(model, t, ucfg.tta, ucfg.clean) for t in thresholds}
     rows = []
     for item in items:
         rgb, truth = segment_report.read_pair(item)
+        if probs is not None:
+            probs.mkdir(parents=True, exist_ok=True)
+            np.save(probs / f"{item.image_id}.npy", next(iter(segmenters.values())).probability(rgb).astype(np.float16))
         for t, segment in segmenters.items():
             row = seg_metrics.scores(truth, segment(rgb))
             rows.append({"image_id": item.image_id, "lesion_id": item.lesion_id, "split": item.split, "source": source,
@@ -78,6 +83,9 @@ def main(argv=None):
     ap.add_argument("--pretrained", type=Path, default=None, help="weights file of the pre-trained U-Net")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--save-probs", action="store_true",
+                    help="also save every image's probability map (out of fold for train) in <out>/probs/, "
+                         "for bench.segment_refine")
     args = ap.parse_args(argv)
     cfg = params.load(args.params)
     seed, ucfg = cfg.base.seed, cfg.segment.unet
@@ -90,6 +98,7 @@ def main(argv=None):
     except ValueError as error:
         raise SystemExit(f"segment_threshold_cv: {error} in {args.split}") from None
     rows, fits = [], {}
+    probs = args.out / "probs" if args.save_probs else None
     for k in range(args.folds):
         fit_on = [i for i in by_split["train"] if fold_of[i.image_id] != k]
         held = [i for i in by_split["train"] if fold_of[i.image_id] == k]
@@ -98,11 +107,11 @@ def main(argv=None):
         fits[f"fold{k}"] = {"train": len(fit_on), "held_out": len(held), "best_epoch": result.best_epoch,
                             "best_val_dice": result.best_val_dice, "seconds": result.seconds}
         log.info("fold %d: fitted on %d, holds out %d; %s", k, len(fit_on), len(held), fits[f"fold{k}"])
-        rows += score(result.model, held, args.thresholds, ucfg, f"fold{k}")
+        rows += score(result.model, held, args.thresholds, ucfg, f"fold{k}", probs)
     full = unet_train.fit_members(ucfg, segment_methods.pairs(found, "train"), val, seed, initial_weights=start)
     fits["full"] = {"train": len(by_split["train"]), "best_epoch": full.best_epoch, "best_val_dice": full.best_val_dice,
                     "seconds": full.seconds}
-    rows += score(full.model, by_split["val"] + by_split["test"], args.thresholds, ucfg, "full")
+    rows += score(full.model, by_split["val"] + by_split["test"], args.thresholds, ucfg, "full", probs)
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     full.model.save(args.out / "unet.keras")  # the stage's network, for bench.segment_unet_options or --pseudo-from

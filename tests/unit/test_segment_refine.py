@@ -1,0 +1,47 @@
+"""The guided filter and the choice rule of bench.segment_refine (U-Net outline refinement, chosen without test)."""
+import numpy as np
+
+from bench import segment_refine as refine
+
+
+def _step(size=64, edge=40):
+    guide = np.zeros((size, size), np.float32)
+    guide[:, edge:] = 1.0
+    return guide
+
+
+def test_guided_filter_snaps_a_blurred_outline_to_the_guides_edge():
+    guide = _step()
+    blurred = np.clip((np.arange(64, dtype=np.float32) - 30) / 20.0, 0, 1)[None].repeat(64, 0)  # ramp 30..50
+    out = refine.guided_filter(guide, blurred, radius=6, eps=1e-3)
+    # the ramp crosses 0.5 at column 40 (the guide's edge); after filtering the transition is a step there
+    assert out[32, 36] < 0.35 and out[32, 44] > 0.65
+    assert out[32, 36] < blurred[32, 36] and out[32, 44] > blurred[32, 44]
+
+
+def test_guided_filter_on_a_flat_guide_is_a_box_mean():
+    source = np.zeros((32, 32), np.float32)
+    source[16, 16] = 9.0
+    out = refine.guided_filter(np.full((32, 32), 0.5, np.float32), source, radius=1, eps=1e-2)
+    # a = 0 where the guide is flat, so the output is the 3x3 box mean of the 3x3 box mean: a 5x5 tent
+    # kernel (1, 2, 3, 2, 1)/9 per axis, 9/81 at the centre and 3/81 two columns off
+    assert np.isclose(out[16, 16], 1.0, atol=1e-4) and np.isclose(out[16, 18], 1.0 / 3, atol=1e-4)
+    assert np.isclose(out.sum(), 9.0, rtol=0.02)
+
+
+def test_variants_include_plain_and_every_guided_setting():
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    prob = np.full((16, 16), 0.7, np.float32)
+    found = refine.variants(rgb, prob)
+    assert set(found) >= {"plain"}
+    assert len(found) == 1 + len(refine.GUIDES) * len(refine.RADII) * len(refine.EPSILONS)
+    assert all(value.shape == (30, 40) for value in found.values())
+    assert np.allclose(found["plain"], 0.7)
+
+
+def test_choose_takes_the_best_and_breaks_ties_towards_plain_then_the_smaller_radius():
+    g_small, g_big = "guided grey r0.01 eps0.001", "guided grey r0.04 eps0.001"
+    assert refine.choose({("plain", 0.5): 0.90, (g_small, 0.5): 0.91}, 0.5) == (g_small, 0.5)
+    assert refine.choose({("plain", 0.5): 0.91, (g_small, 0.5): 0.91}, 0.5) == ("plain", 0.5)
+    assert refine.choose({("plain", 0.5): 0.90, (g_big, 0.5): 0.91, (g_small, 0.6): 0.91004}, 0.5) == (g_small, 0.6)
+    assert refine.choose({("plain", 0.4): 0.91, ("plain", 0.6): 0.91, ("plain", 0.5): 0.90}, 0.5) == ("plain", 0.4)
