@@ -1,4 +1,4 @@
-"""The guided filter and the choice rule of bench.segment_refine (U-Net outline refinement, chosen without test)."""
+"""The guided filter and choice rule of bench.segment_refine, and bench.segment_pooled's paired lesion-bootstrap."""
 import numpy as np
 
 from bench import segment_refine as refine
@@ -45,3 +45,16 @@ def test_choose_takes_the_best_and_breaks_ties_towards_plain_then_the_smaller_ra
     assert refine.choose({("plain", 0.5): 0.91, (g_small, 0.5): 0.91}, 0.5) == ("plain", 0.5)
     assert refine.choose({("plain", 0.5): 0.90, (g_big, 0.5): 0.91, (g_small, 0.6): 0.91004}, 0.5) == (g_small, 0.6)
     assert refine.choose({("plain", 0.4): 0.91, ("plain", 0.6): 0.91, ("plain", 0.5): 0.90}, 0.5) == ("plain", 0.4)
+
+
+def test_pooled_paired_interval_weights_lesions_by_their_images():
+    import pandas as pd
+
+    from bench import segment_pooled
+
+    frame = pd.DataFrame({"lesion_id": ["a", "a", "b", "c"], "diff": [0.1, 0.3, -0.2, 0.0]})
+    mean, low, high = segment_pooled.paired_interval(frame, "diff", n_boot=500, seed=0)
+    assert np.isclose(mean, 0.05)  # the mean over images, not over lesions (0.0667)
+    assert low < mean < high and -0.2 - 1e-9 <= low and high <= 0.2 + 1e-9  # within the extreme lesions
+    same = pd.DataFrame({"lesion_id": list("abcd"), "diff": [0.01] * 4})
+    assert np.allclose(segment_pooled.paired_interval(same, "diff", 200, 0), (0.01, 0.01, 0.01))
