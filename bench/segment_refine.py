@@ -13,6 +13,7 @@ image's own edges. This rule was fixed, and committed, before it was run:
 3. The chosen variant has the highest mean Dice over the pooled out-of-fold train and val images;
    means equal to 4 decimals go to plain at the params' threshold, then to the smaller radius.
 4. Test is scored for every variant and printed beside, never used to choose.
+Then (a report, not part of the choice) the chosen variant is compared with plain at each threshold.
 
 Asserts nothing. Run from the repository root, after bench.segment_threshold_cv --save-probs:
     python -m bench.segment_refine --params results/ham10000-masks155-pretrain/params.yaml \
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from bench.segment_pooled import paired_interval
 from skinlab import params, segment_report, segmentation
 from skinlab.data import dataset
 from skinlab.data.schema import SPLITS
@@ -97,6 +99,22 @@ def choose(means: dict[tuple[str, float], float], default_threshold: float) -> t
     return min(tied, key=order)
 
 
+def against_plain(frame: pd.DataFrame, chosen: tuple[str, float], thresholds: list[float], seed: int) -> str:
+    """The chosen variant minus plain at each threshold: mean Dice with a lesion-bootstrap 95% interval
+    and the images each way, on the pooled train+val images and on test."""
+    pick = frame[(frame.variant == chosen[0]) & (frame.threshold == chosen[1])].set_index("image_id")
+    lines = [f"{chosen[0]} at {chosen[1]:g} minus plain, Dice (lesion-bootstrap 95% interval; images better / worse):"]
+    for threshold in thresholds:
+        plain = frame[(frame.variant == "plain") & (frame.threshold == threshold)].set_index("image_id")
+        for name, splits in (("train+val", ["train", "val"]), ("test", ["test"])):
+            part = pick[pick.split.isin(splits)].reset_index()
+            part["diff"] = part.dice.to_numpy() - plain.loc[part.image_id, "dice"].to_numpy()
+            mean, low, high = paired_interval(part, "diff", 2000, seed)
+            lines.append(f"  plain at {threshold:g}, {name}: {mean:+.5f} ({low:+.5f} to {high:+.5f}; "
+                         f"{(part['diff'] > 0).sum()} / {(part['diff'] < 0).sum()})")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", required=True)
@@ -135,6 +153,7 @@ def main(argv=None):
     text = table.sort_values("train+val Dice", ascending=False).round(4).to_string()
     print(text)
     print(f"chosen on out-of-fold train + val Dice: {chosen[0]} at threshold {chosen[1]:g}; test printed, not used")
+    print(against_plain(frame, chosen, args.thresholds, cfg.base.seed))
     (args.out / "summary.json").write_text(json.dumps({
         "rule": "max mean Dice over out-of-fold train and val images; ties (4 decimals) to plain at the params' "
                 "threshold, then the smaller radius", "chosen": list(chosen),
