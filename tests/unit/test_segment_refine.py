@@ -1,4 +1,4 @@
-"""The guided filter and choice rule of bench.segment_refine, and bench.segment_pooled's paired lesion-bootstrap."""
+"""Rules of the segment benches: segment_refine (guided filter, choice), segment_pooled (paired bootstrap), segment_learning_curve (shares)."""
 import numpy as np
 
 from bench import segment_refine as refine
@@ -58,3 +58,17 @@ def test_pooled_paired_interval_weights_lesions_by_their_images():
     assert low < mean < high and -0.2 - 1e-9 <= low and high <= 0.2 + 1e-9  # within the extreme lesions
     same = pd.DataFrame({"lesion_id": list("abcd"), "diff": [0.01] * 4})
     assert np.allclose(segment_pooled.paired_interval(same, "diff", 200, 0), (0.01, 0.01, 0.01))
+
+
+def test_learning_curve_shares_are_nested_and_keep_lesions_whole():
+    from types import SimpleNamespace
+
+    from bench import segment_learning_curve as curve
+
+    items = [SimpleNamespace(image_id=f"i{n}", lesion_id=f"L{n // 2}") for n in range(20)]  # 10 lesions, 2 images each
+    quarter, half, whole = (curve.share_of(items, f, seed=42) for f in (0.25, 0.5, 1.0))
+    assert [len({i.lesion_id for i in s}) for s in (quarter, half, whole)] == [3, 5, 10]  # ceil(2.5), 5, 10
+    assert len(quarter) == 6 and len(whole) == 20  # a kept lesion brings both its images
+    assert {i.image_id for i in quarter} < {i.image_id for i in half} < {i.image_id for i in whole}
+    assert curve.share_of(items, 0.0, seed=42) == []
+    assert {i.lesion_id for i in curve.share_of(items, 0.5, seed=1)} != {i.lesion_id for i in half}
