@@ -7,7 +7,9 @@ Each map is thresholded at the params' segment.unet.threshold and cleaned up as 
 Otsu runs with the params' settings. Per split and pooled: mean Dice and thresholded Jaccard of
 both, the mean paired difference (U-Net minus Otsu) with a lesion-bootstrap 95% interval, and how
 many images each wins. Caveats: the fold U-Nets learnt from 74 or 75 images, not 93; Otsu's channel
-and shift and the U-Net's threshold were chosen on train+val, so both are a little optimistic there.
+and shift and the U-Net's threshold were chosen on train+val, and val stopped every U-Net's training,
+so both are a little optimistic there. The maps carry the tta of the run that saved them (float16,
+so scores agree with the stage's to about 1e-4, not to the last digit).
 
 Asserts nothing. Run from the repository root, after bench.segment_threshold_cv --save-probs:
     python -m bench.segment_pooled --params results/ham10000-masks155-pretrain-t06/params.yaml \
@@ -88,7 +90,7 @@ def main(argv=None):
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "scores.csv", index=False)
-    print(f"U-Net (threshold {ucfg.threshold:g}, tta {ucfg.tta}, clean {ucfg.clean}; train images out of fold) "
+    print(f"U-Net (threshold {ucfg.threshold:g}, clean {ucfg.clean}, the saved maps' tta; train images out of fold) "
           f"against Otsu ({cfg.segment.otsu_channel}, shift {cfg.segment.otsu_shift:g}, work size {cfg.segment.work_size})")
     print(table(frame, args.n_boot, cfg.base.seed).T.to_string())
 

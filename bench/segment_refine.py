@@ -11,7 +11,10 @@ image's own edges. This rule was fixed, and committed, before it was run:
    guide, radius and eps below) is thresholded at each --thresholds and cleaned up as the stage
    does (fill holes, keep the central component), then scored by Dice against the mask.
 3. The chosen variant has the highest mean Dice over the pooled out-of-fold train and val images;
-   means equal to 4 decimals go to plain at the params' threshold, then to the smaller radius.
+   means equal to 4 decimals go to plain, then to the smaller radius, then to the larger eps, and
+   among those to the threshold nearest the params' (then the lower). (This sentence was made
+   exact after the run, from "to plain at the params' threshold, then to the smaller radius"; no
+   tie occurred.)
 4. Test is scored for every variant and printed beside, never used to choose.
 Then (a report, not part of the choice) the chosen variant is compared with plain at each threshold.
 
@@ -83,18 +86,18 @@ def cleaned(mask: np.ndarray) -> np.ndarray:
 
 
 def choose(means: dict[tuple[str, float], float], default_threshold: float) -> tuple[str, float]:
-    """(variant, threshold) of the highest mean to 4 decimals; ties to plain at the params' threshold,
-    then to the plainer setting (smaller radius, then larger eps), then to the threshold nearest the params'."""
+    """(variant, threshold) of the highest mean to 4 decimals; ties to plain, then to the smaller radius,
+    then the larger eps, then the threshold nearest the params' (then the lower)."""
     best = max(round(value, 4) for value in means.values())
     tied = [key for key, value in means.items() if round(value, 4) == best]
 
     def order(key):
         name, threshold = key
         if name == "plain":
-            return (0, 0.0, 0.0, abs(threshold - default_threshold))
+            return (0, 0.0, 0.0, abs(threshold - default_threshold), threshold)
         radius = float(name.split(" r")[1].split(" ")[0])
         eps = float(name.split("eps")[1])
-        return (1, radius, -eps, abs(threshold - default_threshold))
+        return (1, radius, -eps, abs(threshold - default_threshold), threshold)
 
     return min(tied, key=order)
 

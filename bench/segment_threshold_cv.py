@@ -21,7 +21,7 @@ ham10000-masks155 section; the weights from bench.segment_pretrain --out /tmp/pr
         --raw /tmp/hm/raw --split /tmp/hm/split --pretrained /tmp/pre4/pretrained.weights.h5 --out /tmp/thr
 It writes <out>/scores.csv (per image, threshold and source: fold k or full), <out>/summary.json
 and <out>/unet.keras (the U-Net fitted on all of train); with --save-probs also <out>/probs/<image_id>.npy,
-each image's probability map (out of fold for train, the full U-Net's for val and test).
+each image's probability map (out of fold for train, the full U-Net's for val and test; float16).
 """
 import argparse
 import json

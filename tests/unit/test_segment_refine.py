@@ -44,7 +44,26 @@ def test_choose_takes_the_best_and_breaks_ties_towards_plain_then_the_smaller_ra
     assert refine.choose({("plain", 0.5): 0.90, (g_small, 0.5): 0.91}, 0.5) == (g_small, 0.5)
     assert refine.choose({("plain", 0.5): 0.91, (g_small, 0.5): 0.91}, 0.5) == ("plain", 0.5)
     assert refine.choose({("plain", 0.5): 0.90, (g_big, 0.5): 0.91, (g_small, 0.6): 0.91004}, 0.5) == (g_small, 0.6)
-    assert refine.choose({("plain", 0.4): 0.91, ("plain", 0.6): 0.91, ("plain", 0.5): 0.90}, 0.5) == ("plain", 0.4)
+    assert refine.choose({("plain", 0.6): 0.91, ("plain", 0.4): 0.91, ("plain", 0.5): 0.90}, 0.5) == ("plain", 0.4)
+    assert refine.choose({(g_small, 0.5): 0.91, ("plain", 0.4): 0.91}, 0.5) == ("plain", 0.4)  # plain first
+    loose, tight = "guided blue r0.01 eps0.01", "guided blue r0.01 eps0.001"
+    assert refine.choose({(tight, 0.5): 0.91, (loose, 0.5): 0.91}, 0.5) == (loose, 0.5)  # the larger eps
+
+
+def test_against_plain_pairs_rows_by_image_not_by_order():
+    import pandas as pd
+
+    chosen = ("guided grey r0.01 eps0.001", 0.5)
+    rows = []
+    for n, split in enumerate(["train", "val", "test", "test"]):
+        rows.append({"image_id": f"i{n}", "lesion_id": f"L{n}", "split": split, "variant": "plain", "threshold": 0.5,
+                     "dice": 0.5})
+        rows.append({"image_id": f"i{n}", "lesion_id": f"L{n}", "split": split, "variant": chosen[0], "threshold": 0.5,
+                     "dice": 0.5 + 0.1 * (split == "test")})
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=3)  # shuffled: pairing must go by image_id
+    text = refine.against_plain(frame, chosen, [0.5], seed=0)
+    assert "train+val: +0.00000 (+0.00000 to +0.00000; 0 / 0)" in text
+    assert "test: +0.10000 (+0.10000 to +0.10000; 2 / 0)" in text
 
 
 def test_pooled_paired_interval_weights_lesions_by_their_images():
