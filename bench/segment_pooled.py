@@ -19,13 +19,11 @@ It writes <out>/scores.csv (per image) and prints the table.
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
-from skinlab import params, segment_methods, segment_report, segmentation
-from skinlab.data import dataset
+from bench import segment_maps
+from skinlab import params, segment_methods
 from skinlab.data.schema import SPLITS
 from skinlab.evaluation import segmentation as seg_metrics
 
@@ -69,19 +67,9 @@ def main(argv=None):
     cfg = params.load(args.params)
     ucfg = cfg.segment.unet
     otsu = segment_methods.build("otsu", cfg.segment, cfg.base.seed)
-    found = segment_report.items(args.raw, {split: dataset.read_index(args.split, split) for split in SPLITS})
     rows = []
-    for item in found:
-        if item.mask is None:
-            continue
-        path = args.probs / f"{item.image_id}.npy"
-        if not path.is_file():
-            raise SystemExit(f"segment_pooled: no probability map {path} for {item.split} image {item.image_id}")
-        rgb, truth = segment_report.read_pair(item)
-        height, width = rgb.shape[:2]
-        unet = cv2.resize(np.load(path).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= ucfg.threshold
-        if ucfg.clean and unet.any():
-            unet = segmentation.keep_central(ndimage.binary_fill_holes(unet))
+    for item, rgb, truth, prob in segment_maps.saved(args.raw, args.split, args.probs, "segment_pooled"):
+        unet = segment_maps.mask(prob, rgb.shape[0], rgb.shape[1], ucfg.threshold, ucfg.clean)
         row = {"image_id": item.image_id, "lesion_id": item.lesion_id, "split": item.split}
         for name, mask in (("unet", unet), ("otsu", otsu(rgb))):
             scores = seg_metrics.scores(truth, mask)

@@ -30,12 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
+from bench import segment_maps
 from bench.segment_pooled import paired_interval
-from skinlab import params, segment_report, segmentation
-from skinlab.data import dataset
-from skinlab.data.schema import SPLITS
+from skinlab import params
 from skinlab.evaluation import segmentation as seg_metrics
 
 RADII = (0.005, 0.01, 0.02, 0.04)  # box radius as a share of the image's longer side
@@ -81,10 +79,6 @@ def variants(rgb: np.ndarray, prob: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def cleaned(mask: np.ndarray) -> np.ndarray:
-    return segmentation.keep_central(ndimage.binary_fill_holes(mask)) if mask.any() else mask
-
-
 def choose(means: dict[tuple[str, float], float], default_threshold: float) -> tuple[str, float]:
     """(variant, threshold) of the highest mean to 4 decimals; ties to plain, then to the smaller radius,
     then the larger eps, then the threshold nearest the params' (then the lower)."""
@@ -128,18 +122,11 @@ def main(argv=None):
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.4, 0.5, 0.6])
     args = ap.parse_args(argv)
     cfg = params.load(args.params)
-    found = segment_report.items(args.raw, {split: dataset.read_index(args.split, split) for split in SPLITS})
     rows = []
-    for item in found:
-        if item.mask is None:
-            continue
-        path = args.probs / f"{item.image_id}.npy"
-        if not path.is_file():
-            raise SystemExit(f"segment_refine: no probability map {path} for {item.split} image {item.image_id}")
-        rgb, truth = segment_report.read_pair(item)
-        for name, prob in variants(rgb, np.load(path)).items():
+    for item, rgb, truth, saved_prob in segment_maps.saved(args.raw, args.split, args.probs, "segment_refine"):
+        for name, prob in variants(rgb, saved_prob).items():
             for threshold in args.thresholds:
-                row = seg_metrics.scores(truth, cleaned(prob >= threshold))
+                row = seg_metrics.scores(truth, segment_maps.cleaned(prob >= threshold))
                 rows.append({"image_id": item.image_id, "lesion_id": item.lesion_id, "split": item.split,
                              "variant": name, "threshold": threshold, "dice": row["dice"],
                              "thresholded_jaccard": row["thresholded_jaccard"]})

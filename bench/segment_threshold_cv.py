@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import segment_maps
 from bench.segment_pretrain import load_pretrained
 from skinlab import params, segment_methods, segment_report, unet_train
 from skinlab.data import dataset
@@ -59,16 +60,18 @@ def choose(means: dict[float, float], default: float) -> float:
 
 def score(model, items: list, thresholds: list[float], ucfg, source: str, probs: Path | None = None) -> list[dict]:
     """Dice and thresholded Jaccard of each item at each threshold (the params' tta and clean-up);
-    with `probs`, each item's probability map (network size, float16) is saved there as <image_id>.npy."""
-    segmenters = {t: unet_train.Segmenter(model, t, ucfg.tta, ucfg.clean) for t in thresholds}
+    with `probs`, each item's probability map (network size, float16) is saved there as <image_id>.npy.
+    One forward pass an image: every threshold is applied to the same map, as the Segmenter would."""
+    segmenter = unet_train.Segmenter(model, ucfg.threshold, ucfg.tta, ucfg.clean)
     rows = []
     for item in items:
         rgb, truth = segment_report.read_pair(item)
+        prob = segmenter.probability(rgb)
         if probs is not None:
             probs.mkdir(parents=True, exist_ok=True)
-            np.save(probs / f"{item.image_id}.npy", next(iter(segmenters.values())).probability(rgb).astype(np.float16))
-        for t, segment in segmenters.items():
-            row = seg_metrics.scores(truth, segment(rgb))
+            np.save(probs / f"{item.image_id}.npy", prob.astype(np.float16))
+        for t in thresholds:
+            row = seg_metrics.scores(truth, segment_maps.mask(prob, rgb.shape[0], rgb.shape[1], t, ucfg.clean))
             rows.append({"image_id": item.image_id, "lesion_id": item.lesion_id, "split": item.split, "source": source,
                          "threshold": t, "dice": row["dice"], "thresholded_jaccard": row["thresholded_jaccard"]})
     return rows

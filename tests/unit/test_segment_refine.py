@@ -1,4 +1,4 @@
-"""Rules of the segment benches: segment_refine (guided filter, choice), segment_pooled (paired bootstrap), segment_learning_curve (shares)."""
+"""Rules of the segment benches: segment_refine, segment_pooled, segment_learning_curve and the saved maps they read."""
 import numpy as np
 
 from bench import segment_refine as refine
@@ -91,3 +91,40 @@ def test_learning_curve_shares_are_nested_and_keep_lesions_whole():
     assert {i.image_id for i in quarter} < {i.image_id for i in half} < {i.image_id for i in whole}
     assert curve.share_of(items, 0.0, seed=42) == []
     assert {i.lesion_id for i in curve.share_of(items, 0.5, seed=1)} != {i.lesion_id for i in half}
+
+
+def _saved_layout(tmp_path):
+    import cv2
+
+    raw, split, probs = tmp_path / "raw", tmp_path / "split", tmp_path / "probs"
+    (raw / "images").mkdir(parents=True)
+    (raw / "masks").mkdir()
+    split.mkdir()
+    probs.mkdir()
+    header = "image_id,lesion_id,dx,image,mask\n"
+    rows = {"train": "a,La,nv,images/a.png,masks/a.png\nb,Lb,nv,images/b.png,\n", "val": "c,Lc,mel,images/c.png,masks/c.png\n",
+            "test": ""}
+    for name, body in rows.items():
+        (split / f"{name}.csv").write_text(header + body)
+    for image_id in "abc":
+        cv2.imwrite(str(raw / "images" / f"{image_id}.png"), np.zeros((12, 16, 3), np.uint8))
+    for image_id in "ac":
+        cv2.imwrite(str(raw / "masks" / f"{image_id}.png"), np.zeros((12, 16), np.uint8))
+    np.save(probs / "a.npy", np.full((8, 8), 0.25, np.float16))
+    return raw, split, probs
+
+
+def test_saved_maps_yield_the_images_with_a_mask_and_name_a_missing_map(tmp_path):
+    import pytest
+
+    from bench import segment_maps
+
+    raw, split, probs = _saved_layout(tmp_path)
+    first = next(segment_maps.saved(raw, split, probs, "bench_x"))
+    item, rgb, truth, prob = first
+    assert item.image_id == "a" and rgb.shape == (12, 16, 3) and truth.shape == (12, 16)
+    assert np.allclose(prob, 0.25)
+    with pytest.raises(SystemExit, match=r"bench_x: no probability map .*c\.npy for val image c"):
+        list(segment_maps.saved(raw, split, probs, "bench_x"))  # b has no mask and is skipped; c has no map
+    np.save(probs / "c.npy", np.zeros((8, 8), np.float16))
+    assert [found[0].image_id for found in segment_maps.saved(raw, split, probs, "bench_x")] == ["a", "c"]
