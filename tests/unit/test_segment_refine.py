@@ -128,3 +128,15 @@ def test_saved_maps_yield_the_images_with_a_mask_and_name_a_missing_map(tmp_path
         list(segment_maps.saved(raw, split, probs, "bench_x"))  # b has no mask and is skipped; c has no map
     np.save(probs / "c.npy", np.zeros((8, 8), np.float16))
     assert [found[0].image_id for found in segment_maps.saved(raw, split, probs, "bench_x")] == ["a", "c"]
+
+
+def test_learning_curve_refuses_a_share_outside_0_to_1(tmp_path):
+    import pytest
+
+    from bench import segment_learning_curve as curve
+
+    argv = ["--params", str(tmp_path / "p.yaml"), "--raw", "r", "--split", "s", "--pretrained", "w.h5",
+            "--out", str(tmp_path / "out"), "--fractions", "0.5", "1.5"]
+    with pytest.raises(SystemExit, match=r"--fractions must lie in 0\.\.1 \(got \[0\.5, 1\.5\]\)"):
+        curve.main(argv)
+    assert not (tmp_path / "out").exists()  # stopped before reading params or writing anything
