@@ -56,26 +56,90 @@ def test_the_prior_channel_reaches_the_output_once_its_weights_are_not_zero(pret
     assert not np.allclose(off, on)
 
 
-def test_image_true_mask_and_otsu_keep_one_geometry_through_augmentation(tmp_path):
-    images, masks = discs(tmp_path, "train", 6, seed=4)
-    items = [SimpleNamespace(image=i, mask=m, image_id=f"im{n}") for n, (i, m) in enumerate(zip(images, masks))]
-    prior = {item.image_id: item.mask for item in items}  # Otsu's mask = the true one here: they must stay equal
-    geometry = CnnAugment(hflip=0.5, vflip=0.5, rot90=0.5, zoom_max=1.15, brightness=0.1, contrast=0.1,
+def _items(root, prior_of, n=6, size=32):
+    """Disc images (a bright disc, its true mask) and a prior file per image from `prior_of(k, masks)`."""
+    images, masks = discs(root, "train", n, seed=4, size=size)
+    items = [SimpleNamespace(image=i, mask=m, image_id=f"im{k}") for k, (i, m) in enumerate(zip(images, masks))]
+    return items, {item.image_id: prior_of(k, masks) for k, item in enumerate(items)}
+
+
+def _turns(mask):
+    """The eight flips and quarter turns of a square mask."""
+    for k in range(4):
+        yield np.rot90(mask, k)
+        yield np.rot90(mask, k)[:, ::-1]
+
+
+def _as_loaded(path):
+    return np.asarray(prior_unet.segmentation_data.load_pair(path, path, 32)[1])[..., 0] > 0.5
+
+
+def test_flips_and_turns_move_the_otsu_mask_read_from_its_own_file_like_the_image(tmp_path):
+    # the prior is the NEXT image's disc: a stream that read the true mask's file, or moved the prior
+    # by another draw, puts something else in channel 4
+    items, prior = _items(tmp_path, lambda k, masks: masks[(k + 1) % len(masks)])
+    truths = [_as_loaded(str(i.mask)) for i in items]
+    priors = [_as_loaded(prior[i.image_id]) for i in items]
+    geometry = CnnAugment(hflip=0.5, vflip=0.5, rot90=0.5, zoom_max=1.0, brightness=0.1, contrast=0.1,
                           saturation=0, hue=0)
-    stream = prior_unet._stream(items, prior, 32, 3, seed=0, augment=geometry)
     moved = 0
-    for x, truth in stream.take(4):
-        x, truth = np.asarray(x), np.asarray(truth)
-        assert x.shape == (3, 32, 32, 4) and truth.shape == (3, 32, 32, 1)
-        assert set(np.unique(x[..., 3])) <= {0.0, 255.0}
-        assert np.array_equal(x[..., 3] / 255.0, truth[..., 0])
-        for image, lesion in zip(x[..., :3], truth[..., 0] > 0.5):  # the bright disc is where both masks are
-            if lesion.any() and (~lesion).any():
-                assert image[lesion].mean() > image[~lesion].mean() + 60
-        moved += 1
-    plain = prior_unet._stream(items, prior, 32, 3, seed=0, augment=None)
-    x, truth = next(iter(plain))
-    assert np.array_equal(np.asarray(x)[..., 3] / 255.0, np.asarray(truth)[..., 0]) and moved == 4
+    for x, truth in prior_unet._stream(items, prior, 32, 3, seed=0, augment=geometry).take(4):
+        x, truth = np.asarray(x), np.asarray(truth)[..., 0] > 0.5
+        assert x.shape == (3, 32, 32, 4) and set(np.unique(x[..., 3])) <= {0.0, 255.0}
+        for image, lesion, otsu in zip(x[..., :3], truth, x[..., 3] > 0):
+            assert image[lesion].mean() > image[~lesion].mean() + 60  # the bright disc is where the true mask is
+            found = [(k, j) for k in range(len(items)) for j, t in enumerate(_turns(truths[k]))
+                     if np.array_equal(t, lesion)]
+            assert found, "an augmented true mask is no flip or turn of any image's mask"
+            assert any(np.array_equal(list(_turns(priors[k]))[j], otsu) for k, j in found)
+            moved += all(j > 0 for _, j in found)
+    assert moved >= 3  # 12 draws: most were flipped or turned
+
+
+def test_the_zoom_crop_moves_image_truth_and_otsu_alike(tmp_path):
+    # the prior is a copy of the true mask in another file: after any zoom they must still agree
+    def copy(k, masks):
+        target = tmp_path / "otsu" / f"im{k}.png"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(open(masks[k], "rb").read())
+        return str(target)
+
+    items, prior = _items(tmp_path, copy)
+    zoom = CnnAugment(hflip=0.5, vflip=0.5, rot90=0.5, zoom_max=1.5, brightness=0, contrast=0, saturation=0, hue=0)
+    for x, truth in prior_unet._stream(items, prior, 32, 3, seed=1, augment=zoom).take(4):
+        assert np.array_equal(np.asarray(x)[..., 3] / 255.0, np.asarray(truth)[..., 0])
+
+
+def test_without_augmentation_channel_four_is_the_prior_file_as_the_truth_is_loaded(tmp_path):
+    items, prior = _items(tmp_path, lambda k, masks: masks[(k + 1) % len(masks)])
+    x, truth = next(iter(prior_unet._stream(items, prior, 32, 6, seed=0, augment=None)))
+    x, truth = np.asarray(x), np.asarray(truth)
+    for k, item in enumerate(items):
+        assert np.array_equal(x[k, ..., 3] > 0, _as_loaded(prior[item.image_id]))
+        assert np.array_equal(truth[k, ..., 0] > 0.5, _as_loaded(str(item.mask)))
+
+
+def test_probability_prepares_the_otsu_channel_as_the_stream_does(pretrained, tmp_path):
+    """What the network sees at inference (72 px RGB and Otsu mask, resized to 32 here) is what the
+    un-augmented training stream gives it; with flips, the four views' maps are mirrored back."""
+    import cv2
+
+    _, path = pretrained
+    model = prior_unet.build(TINY, path)
+    kernel = model.get_layer("enc0_conv1").get_weights()[0]
+    kernel[:, :, 3] = 0.05  # so a wrong Otsu channel (unscaled, unresized) shows in the output
+    model.get_layer("enc0_conv1").set_weights([kernel])
+    items, prior = _items(tmp_path, lambda k, masks: masks[(k + 1) % len(masks)], n=2, size=72)  # resized to 32
+    x, _ = next(iter(prior_unet._stream(items, prior, 32, 2, seed=0, augment=None)))
+    expected = np.asarray(model(x, training=False))[..., 0]
+    for k, item in enumerate(items):
+        rgb = cv2.cvtColor(cv2.imread(str(item.image)), cv2.COLOR_BGR2RGB)
+        otsu = cv2.imread(prior[item.image_id], cv2.IMREAD_GRAYSCALE) > 127
+        assert np.allclose(prior_unet.probability(model, rgb, otsu, 32, flips=False), expected[k], atol=1e-5)
+        flipped = prior_unet.probability(model, rgb, otsu, 32, flips=True)
+        views = [np.asarray(model(np.asarray(x)[k:k + 1, ::a, ::b], training=False))[0, ::a, ::b, 0]
+                 for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+        assert np.allclose(flipped, np.mean(views, axis=0), atol=1e-5)
 
 
 def test_compare_pairs_images_by_id_and_counts_the_better_ones():
