@@ -45,7 +45,7 @@ from bench import segment_maps
 from bench.segment_pooled import paired_interval
 from bench.segment_pretrain import load_pretrained
 from bench.segment_threshold_cv import folds
-from skinlab import params, segment_methods, segment_report, segmentation_data, unet_train
+from skinlab import io, params, segment_methods, segment_report, segmentation_data, unet_train
 from skinlab.data import dataset, tfdata
 from skinlab.data.schema import SPLITS
 from skinlab.evaluation import segmentation as seg_metrics
@@ -64,7 +64,7 @@ def otsu_masks(found: list, cfg, seed: int, out: Path) -> dict[str, str]:
     for item in found:
         path = out / f"{item.image_id}.png"
         if not path.is_file():
-            segment_report.write_mask(path, otsu(segment_report.read_pair(item)[0]))
+            segment_report.write_mask(path, otsu(io.read_image(item.image)))
         paths[item.image_id] = str(path)
     return paths
 
@@ -83,7 +83,6 @@ def build(ucfg, pretrained: Path):
     from keras import layers
 
     check(ucfg)
-
     source = load_pretrained(ucfg, pretrained)
     image = keras.Input((ucfg.image_size, ucfg.image_size, 4), name="image_prior")
     skips, x = unet_model._plain_encoder(image, ucfg.base_filters, ucfg.depth)

@@ -145,8 +145,9 @@ def main(argv=None):
     print(f"chosen on out-of-fold train + val Dice: {chosen[0]} at threshold {chosen[1]:g}; test printed, not used")
     print(against_plain(frame, chosen, args.thresholds, cfg.base.seed))
     (args.out / "summary.json").write_text(json.dumps({
-        "rule": "max mean Dice over out-of-fold train and val images; ties (4 decimals) to plain at the params' "
-                "threshold, then the smaller radius", "chosen": list(chosen),
+        "rule": "max mean Dice over out-of-fold train and val images; ties (4 decimals) to plain, then the smaller "
+                "radius, then the larger eps, then the threshold nearest the params' (then the lower)",
+        "chosen": list(chosen),
         "pooled_dice": {f"{k[0]} @ {k[1]:g}": v for k, v in means.items()}, "table": text}, indent=1, default=float))
 
 
