@@ -188,6 +188,17 @@ def score(model, items: list, prior: dict, ucfg, source: str) -> list[dict]:
     return rows
 
 
+def plain_rows(path: Path, threshold: float) -> pd.DataFrame:
+    """The plain U-Net's rows of bench.segment_learning_curve's scores (its largest share); SystemExit
+    naming the file when they were scored at another threshold than the params'."""
+    plain = pd.read_csv(path)
+    plain = plain[plain.fraction == plain.fraction.max()]
+    if not plain.threshold.eq(threshold).all():
+        found = ", ".join(f"{t:g}" for t in sorted(plain.threshold.unique()))
+        raise SystemExit(f"segment_prior_unet: {path} was scored at threshold {found}, not the params' {threshold:g}")
+    return plain
+
+
 def compare(frame: pd.DataFrame, other: pd.DataFrame, name: str, seed: int) -> dict:
     """Mean Dice of the prior U-Net (params' threshold rows of `frame`) minus `other`'s, paired by image."""
     if frame.image_id.duplicated().any() or other.image_id.duplicated().any():
@@ -215,6 +226,7 @@ def main(argv=None):
     cfg = params.load(args.params)
     seed, ucfg = cfg.base.seed, cfg.segment.unet
     check(ucfg)
+    plain = plain_rows(args.plain_scores, ucfg.threshold)
     found = [i for i in segment_report.items(args.raw, {s: dataset.read_index(args.split, s) for s in SPLITS})
              if i.mask is not None]
     prior = otsu_masks(found, cfg, seed, args.out / "otsu")
@@ -229,11 +241,6 @@ def main(argv=None):
         rows += score(model, [i for i in train if fold_of[i.image_id] == k], prior, ucfg, f"fold{k}")
     frame = pd.DataFrame(rows)
     oof = frame[(frame.method == "prior_unet") & (frame.threshold == ucfg.threshold)]
-    plain = pd.read_csv(args.plain_scores)
-    plain = plain[plain.fraction == plain.fraction.max()]
-    if not plain.threshold.eq(ucfg.threshold).all():
-        raise SystemExit(f"segment_prior_unet: {args.plain_scores} was scored at threshold "
-                         f"{sorted(plain.threshold.unique())}, not the params' {ucfg.threshold}")
     tables = {"out_of_fold": [compare(oof, frame[frame.method == "otsu"], "otsu", seed),
                               compare(oof, plain, "plain_unet", seed)]}
     beats = tables["out_of_fold"][0]["low"] > 0

@@ -150,3 +150,29 @@ def test_compare_pairs_images_by_id_and_counts_the_better_ones():
     assert found["diff"] == pytest.approx(((0.9 - 0.95) + 0 + (0.7 - 0.6)) / 3)
     assert found["prior_unet"] == pytest.approx(0.8) and found["otsu"] == pytest.approx(0.7833333)
     assert found["low"] <= found["diff"] <= found["high"]
+
+
+def test_compare_refuses_a_duplicate_image_or_one_without_a_score():
+    mine = pd.DataFrame({"image_id": ["a", "b"], "lesion_id": ["L1", "L2"], "dice": [0.9, 0.8]})
+    with pytest.raises(ValueError, match="compare with otsu: an image_id appears twice"):
+        prior_unet.compare(mine, pd.DataFrame({"image_id": ["a", "a", "b"], "dice": [0.9, 0.8, 0.7]}), "otsu", 0)
+    with pytest.raises(ValueError, match="compare with plain_unet: 1 of 2 images have no plain_unet score"):
+        prior_unet.compare(mine, pd.DataFrame({"image_id": ["a"], "dice": [0.9]}), "plain_unet", 0)
+
+
+def test_unet_params_the_four_channel_copy_cannot_reproduce_stop_with_their_values():
+    prior_unet.check(TINY)  # plain, no dropout, one member: fine
+    for change, named in (({"dropout": 0.2}, "0.2"), ({"members": 2}, "2"),
+                          ({"encoder": "mobilenet_v3_small"}, "mobilenet_v3_small")):
+        with pytest.raises(SystemExit, match=f"needs segment.unet encoder plain, dropout 0 and members 1 .*{named}"):
+            prior_unet.check(TINY.model_copy(update=change))
+
+
+def test_plain_scores_at_another_threshold_stop_naming_the_file(tmp_path):
+    path = tmp_path / "learning_curve_scores.csv"
+    pd.DataFrame({"image_id": ["a", "a", "b"], "fraction": [0.5, 1.0, 1.0], "threshold": [0.6, 0.6, 0.6],
+                  "dice": [0.8, 0.9, 0.7]}).to_csv(path, index=False)
+    rows = prior_unet.plain_rows(path, 0.6)
+    assert list(rows.image_id) == ["a", "b"] and list(rows.dice) == [0.9, 0.7]  # the largest share only
+    with pytest.raises(SystemExit, match=r"learning_curve_scores.csv was scored at threshold 0.6, not the params' 0.5$"):
+        prior_unet.plain_rows(path, 0.5)
